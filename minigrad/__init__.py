@@ -1,0 +1,43 @@
+"""minigrad: a small reverse-mode autograd engine over NumPy arrays, with Numba kernels.
+
+    import minigrad as mg
+    x = mg.tensor(np.random.randn(3, 4), requires_grad=True)
+    y = (x @ w).tanh().sum()
+    y.backward()          # x.grad, w.grad
+"""
+
+from . import dtypes
+from ._state import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from ._state import named_scope as scope
+from .autograd import backward
+from .creation import (
+    arange,
+    default_rng,
+    eye,
+    full,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .function import Function, Node
+from .gradcheck import GradcheckError, gradcheck
+from .ops import *  # noqa: F403
+from .ops import ShapeError
+from .ops import __all__ as _ops_all
+from .tensor import RemovableHandle, Tensor
+
+float32 = dtypes.float32
+float64 = dtypes.float64
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function", "GradcheckError", "Node", "RemovableHandle", "ShapeError", "Tensor", "arange", "backward",
+    "default_rng", "detect_anomaly", "dtypes", "enable_grad", "eye", "float32", "float64", "full",
+    "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
+    "scope", "tensor", "zeros", "zeros_like", *_ops_all,
+]

@@ -1,0 +1,101 @@
+"""Process-wide switches of the engine: grad mode, anomaly mode and the current scope.
+
+Kept in one tiny module so the hot path reads plain module attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+grad_enabled: bool = True
+anomaly: bool = False
+scope: tuple[str, ...] = ()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode (like ``torch.no_grad``)."""
+
+    enabled: bool = False
+
+    def __enter__(self) -> None:
+        global grad_enabled
+        self._prev = grad_enabled
+        grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        global grad_enabled
+        grad_enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        mode = type(self)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with mode():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradMode):  # noqa: N801  (PyTorch's name)
+    """Record no graph inside: ``with mg.no_grad(): ...`` or ``@mg.no_grad()``."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Re-enable graph recording inside a ``no_grad`` block."""
+
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return grad_enabled
+
+
+@contextmanager
+def named_scope(name: str) -> Iterator[tuple[str, ...]]:
+    """Every node created inside records ``scope + (name,)``; scopes nest.
+
+    ``rnn`` opens one scope per layer, direction and time step, and ``viz`` clusters by them.
+    """
+    global scope
+    if not isinstance(name, str):
+        raise TypeError(f"scope: name must be a str, got {type(name).__name__}")
+    prev = scope
+    scope = (*prev, name)
+    try:
+        yield scope
+    finally:
+        scope = prev
+
+
+def current_scope() -> tuple[str, ...]:
+    return scope
+
+
+class detect_anomaly:  # noqa: N801
+    """While on, the first op whose forward or backward yields NaN/inf raises ``FloatingPointError``
+    naming the op and the user code that created it. Off by default and costs nothing then.
+
+    Usable as ``with mg.detect_anomaly():`` or ``mg.detect_anomaly(True)`` / ``(False)`` to switch.
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        global anomaly
+        self._prev = anomaly
+        self._mode = mode
+        anomaly = mode
+
+    def __enter__(self) -> None:
+        global anomaly
+        anomaly = self._mode
+
+    def __exit__(self, *exc: object) -> None:
+        global anomaly
+        anomaly = self._prev

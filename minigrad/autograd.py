@@ -1,0 +1,169 @@
+"""The backward pass: reverse-mode accumulation over the recorded graph.
+
+For a root ``y`` and seed ``g = dL/dy`` every node is visited once, in reverse topological order, and
+its op's ``backward`` maps the gradients of its outputs to those of its inputs (vector-Jacobian
+products). A tensor used by several nodes receives the *sum* of their contributions:
+``dL/dx = sum_k (dL/dz_k)(dz_k/dx)`` -- which is exactly backpropagation through time when the same
+weight is used at every step of an unrolled recurrence.
+
+The topological order is computed iteratively (an explicit stack), so a 100,000-node chain needs no
+recursion. Arrays an op saved for backward are freed as soon as its node is done, unless
+``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _state
+from .function import Node, _check_finite
+from .tensor import Tensor
+
+
+def toposort(root: Node) -> list[Node]:
+    """Nodes reachable from ``root``, every node after all nodes it depends on (iterative DFS)."""
+    order: list[Node] = []
+    seen = {id(root)}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, done = pop()
+        if done:
+            order.append(node)
+            continue
+        push((node, True))
+        for t in node.inputs:
+            n = t._node
+            if n is not None and id(n) not in seen:
+                seen.add(id(n))
+                push((n, False))
+    return order
+
+
+def _freed_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward: trying to backward through the graph a second time: {node.where()} has already "
+        "been differentiated and its saved arrays were freed. Call backward(retain_graph=True) on the "
+        "first pass if you need to differentiate the same graph again."
+    )
+
+
+def _seed(root: Tensor, grad: Any) -> np.ndarray:
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: the tensor has shape {root.shape}; backward without a gradient argument "
+                "is only defined for a single-element (scalar) output. Pass grad= of the same shape."
+            )
+        return np.ones_like(root.data)
+    g = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+    if g.shape != root.shape:
+        raise ValueError(f"backward: grad has shape {g.shape} but the tensor has shape {root.shape}")
+    return np.asarray(g, dtype=root.dtype)
+
+
+def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate ``grad * d(root)/d(leaf)`` into ``leaf.grad`` for every leaf that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad (no input required grad, or it "
+                           "was created under no_grad / from .detach())")
+    seed = _seed(root, grad)
+    anomaly = _state.anomaly
+    # Gradient buffers: per node a list with one slot per output; per leaf one array.
+    bufs: dict[Node, list] = {}
+    leaf: dict[int, list] = {}  # id(tensor) -> [tensor, grad]
+    owned: set[int] = set()  # ids of buffer arrays this pass allocated (safe to add into in place)
+
+    def add(slot: list, k: int, g: np.ndarray) -> None:
+        cur = slot[k]
+        if cur is None:
+            slot[k] = g
+        elif id(cur) in owned:
+            cur += g
+        else:
+            new = cur + g
+            owned.add(id(new))
+            slot[k] = new
+
+    if root._node is None:
+        leaf[id(root)] = [root, seed]
+        _finish_leaves(leaf, owned)
+        return
+    order = toposort(root._node)
+    top = root._node
+    bufs[top] = [None] * top.n_out
+    bufs[top][root._idx] = seed
+    for node in reversed(order):
+        if node.released:
+            raise _freed_error(node)
+        gl = bufs.pop(node, None)
+        if gl is None:
+            if not retain_graph:
+                node.release()
+            continue
+        for g in gl:
+            owned.discard(id(g))
+        if node.hooks:
+            for k, hooks in node.hooks.items():
+                if gl[k] is not None:
+                    for h in list(hooks):
+                        r = h(gl[k])
+                        if r is not None:
+                            gl[k] = np.asarray(r.data if isinstance(r, Tensor) else r,
+                                               dtype=node.out_meta[k][1])
+        if node.n_out == 1:
+            in_grads = node.fn.backward(node, gl[0])
+        else:
+            if all(g is None for g in gl):
+                continue
+            in_grads = node.fn.backward(node, gl)
+        if type(in_grads) is not tuple and type(in_grads) is not list:
+            in_grads = (in_grads,)
+        inputs = node.inputs
+        if len(in_grads) != len(inputs):
+            raise RuntimeError(f"backward of op '{node.name}' returned {len(in_grads)} gradients "
+                               f"for {len(inputs)} inputs")
+        for t, g, need in zip(inputs, in_grads, node.needs_input_grad):
+            if g is None or not need:
+                continue
+            if type(g) is not np.ndarray:
+                g = np.asarray(g)
+            data = t.data
+            if g.shape != data.shape:
+                raise RuntimeError(f"backward of op '{node.name}' returned a gradient of shape "
+                                   f"{g.shape} for an input of shape {data.shape}")
+            if g.dtype != data.dtype:
+                g = g.astype(data.dtype)
+            if anomaly:
+                _check_finite(g, node, "backward")
+            pn = t._node
+            if pn is None:
+                entry = leaf.get(id(t))
+                if entry is None:
+                    leaf[id(t)] = [t, g]
+                else:
+                    add(entry, 1, g)
+            else:
+                slot = bufs.get(pn)
+                if slot is None:
+                    slot = bufs[pn] = [None] * pn.n_out
+                add(slot, t._idx, g)
+        if not retain_graph:
+            node.release()
+    _finish_leaves(leaf, owned)
+
+
+def _finish_leaves(leaf: dict[int, list], owned: set[int]) -> None:
+    for t, g in leaf.values():
+        if t._hooks:
+            for h in list(t._hooks):
+                r = h(g)
+                if r is not None:
+                    g = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=t.dtype)
+                    owned.discard(id(g))
+        if t.grad is None:
+            t.grad = g if id(g) in owned else g.copy()
+        else:
+            t.grad = t.grad + g

@@ -1,0 +1,94 @@
+"""Tensor creation: ``tensor``, ``zeros``, ``ones``, ``randn``, ... with ``dtype`` and ``requires_grad``.
+
+Random creation draws from minigrad's global ``numpy.random.Generator`` (``mg.manual_seed(s)`` resets
+it) unless a ``rng`` is passed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import dtypes
+from .tensor import Tensor
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the global generator used by ``randn``/``rand`` and initialisers; returns it."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def default_rng() -> np.random.Generator:
+    return _rng
+
+
+def _shape(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _new(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def tensor(data: Any, dtype: dtypes.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A leaf tensor. ndarrays keep their dtype; Python numbers and lists become float32."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape: Any, dtype: dtypes.DTypeLike = "float32", requires_grad: bool = False) -> Tensor:
+    return _new(np.zeros(_shape(shape), dtypes.resolve(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: dtypes.DTypeLike = "float32", requires_grad: bool = False) -> Tensor:
+    return _new(np.ones(_shape(shape), dtypes.resolve(dtype)), requires_grad)
+
+
+def full(shape: Any, fill_value: float, dtype: dtypes.DTypeLike = "float32",
+         requires_grad: bool = False) -> Tensor:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return _new(np.full(shape, fill_value, dtypes.resolve(dtype)), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: dtypes.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    return _new(np.zeros(t.shape, dtypes.resolve(dtype or t.dtype)), requires_grad)
+
+
+def ones_like(t: Tensor, dtype: dtypes.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    return _new(np.ones(t.shape, dtypes.resolve(dtype or t.dtype)), requires_grad)
+
+
+def randn(*shape: Any, dtype: dtypes.DTypeLike = "float32", requires_grad: bool = False,
+          rng: np.random.Generator | None = None) -> Tensor:
+    """Standard normal samples."""
+    dt = dtypes.resolve(dtype)
+    return _new((rng or _rng).standard_normal(_shape(shape)).astype(dt), requires_grad)
+
+
+def rand(*shape: Any, dtype: dtypes.DTypeLike = "float32", requires_grad: bool = False,
+         rng: np.random.Generator | None = None) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    dt = dtypes.resolve(dtype)
+    return _new((rng or _rng).random(_shape(shape)).astype(dt), requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: dtypes.DTypeLike = None,
+           requires_grad: bool = False) -> Tensor:
+    """NumPy's ``arange``; integer arguments give int64 unless a dtype is given."""
+    arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is not None:
+        arr = arr.astype(dtypes.resolve(dtype))
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(dtypes.DEFAULT_FLOAT)
+    return _new(arr, requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: dtypes.DTypeLike = "float32",
+        requires_grad: bool = False) -> Tensor:
+    return _new(np.eye(n, m, dtype=dtypes.resolve(dtype)), requires_grad)

@@ -1,0 +1,158 @@
+"""``Function``: the base class of every op, and ``Node``: one recorded application of an op.
+
+An op is a small class with two static methods on plain NumPy arrays::
+
+    class Mul(Function):
+        '''z = x * y;  dz/dx = y,  dz/dy = x'''
+
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.x, ctx.y = x, y            # save what backward needs as attributes of ctx
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):              # g = dL/dz, same shape as z
+            return g * ctx.y, g * ctx.x    # dL/dx, dL/dy (None for "no gradient")
+
+    z = Mul.apply(a, b)                    # a, b Tensors -> Tensor recorded in the graph
+
+``forward`` may return a tuple of arrays (a multi-output op such as ``split``); ``backward`` then
+receives a list with one gradient per output (``None`` for outputs that got none). ``backward`` returns
+one gradient per Tensor input (a bare array when there is one input). Gradients of broadcasting inputs
+are reduced with ``minigrad.ops.broadcast.unbroadcast`` by the op itself. Keyword arguments of
+``apply`` are passed to ``forward`` unchanged (axes, shapes, ...) and are never differentiated.
+
+``ctx.needs_input_grad`` tells, per input, whether its gradient is wanted, so an op can skip work.
+Everything an op stores on ``ctx`` is dropped after backward unless ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from . import _state
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class Node:
+    """One application of an op in the graph: the op, its input Tensors, the scope it was created in,
+    and whatever the op saved for backward (as extra attributes, freed after use)."""
+
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "fn",
+        "hooks",
+        "inputs",
+        "n_out",
+        "needs_input_grad",
+        "out_meta",
+        "released",
+        "scope",
+        "stack",
+    )
+
+    def __init__(self, fn: type[Function]) -> None:
+        self.fn = fn
+        self.inputs: tuple[Tensor, ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self.scope = _state.scope
+        self.n_out = 1
+        self.hooks: dict[int, list] | None = None
+        self.released = False
+        self.stack: list[str] | None = None
+        self.out_meta: tuple[tuple[tuple[int, ...], np.dtype], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.fn.name or self.fn.__name__
+
+    def release(self) -> None:
+        """Free the arrays saved for backward (everything the op put on ``ctx``)."""
+        self.__dict__.clear()
+        self.released = True
+
+    def where(self) -> str:
+        """Where this node was created: scope and, in anomaly mode, the user's line of code."""
+        parts = [f"op '{self.name}'"]
+        if self.scope:
+            parts.append(f"in scope '{'/'.join(self.scope)}'")
+        if self.stack:
+            parts.append("created at:\n" + "".join(self.stack))
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} scope={'/'.join(self.scope) or '-'} inputs={len(self.inputs)}>"
+
+
+def _user_stack() -> list[str]:
+    """The creation stack without minigrad's own frames (recorded in anomaly mode only)."""
+    frames = [f for f in traceback.extract_stack()[:-3] if "/minigrad/" not in f.filename]
+    return traceback.format_list(frames[-4:])
+
+
+class Function:
+    """Base class of ops. Subclass it, write ``forward`` and ``backward``, call ``apply``."""
+
+    #: Display name (drawings, errors); defaults to the class name.
+    name: ClassVar[str | None] = None
+    #: False for ops whose output carries no gradient (comparisons, argmax, ...).
+    differentiable: ClassVar[bool] = True
+
+    @staticmethod
+    def forward(ctx: Node, *arrays: np.ndarray, **params: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Node, grad: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Any:
+        """Run ``forward`` on the inputs' arrays and, when any input requires grad (and grad mode is
+        on), record a Node so that ``backward`` can be called later."""
+        ctx = Node(cls)
+        record = False
+        if _state.grad_enabled and cls.differentiable:
+            needs = tuple([t.requires_grad for t in inputs])
+            record = True in needs
+            ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *[t.data for t in inputs], **params)
+        if record:
+            ctx.inputs = inputs
+            if _state.anomaly:
+                ctx.stack = _user_stack()
+        make = Tensor._make
+        if type(out) is tuple:
+            ctx.n_out = len(out)
+            if record:
+                ctx.out_meta = tuple((o.shape, o.dtype) for o in out)
+            res = tuple(make(o, ctx if record else None, i) for i, o in enumerate(out))
+            if _state.anomaly:
+                for o in out:
+                    _check_finite(o, ctx, "forward")
+            return res
+        if record:
+            ctx.out_meta = ((out.shape, out.dtype),)
+        if _state.anomaly:
+            _check_finite(out, ctx, "forward")
+        return make(out, ctx if record else None, 0)
+
+
+def _check_finite(arr: np.ndarray, node: Node, phase: str) -> None:
+    if arr is not None and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "inf"
+        stack = node.stack or _user_stack()
+        where = f"op '{node.name}'" + (f" in scope '{'/'.join(node.scope)}'" if node.scope else "")
+        raise FloatingPointError(
+            f"detect_anomaly: {phase} of {where} produced {bad} (shape {arr.shape}, "
+            f"dtype {arr.dtype}); op created at:\n" + "".join(stack)
+        )
+
+
+from .tensor import Tensor  # noqa: E402  (Tensor imports Function lazily; see tensor.py)

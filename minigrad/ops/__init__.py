@@ -1,0 +1,63 @@
+"""All ops, one family a module. Each op is a ``Function`` subclass plus a function that applies it."""
+
+from .arithmetic import add, div, divide, mul, multiply, neg, negative, pow, power, sub, subtract
+from .broadcast import ShapeError, unbroadcast
+from .elementwise import (
+    abs,
+    astype,
+    clamp,
+    clip,
+    equal,
+    exp,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    maximum,
+    minimum,
+    not_equal,
+    relu,
+    sigmoid,
+    softplus,
+    sqrt,
+    tanh,
+    where,
+)
+from .linalg import dot, matmul
+from .reduction import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    softmax,
+    sum,
+)
+from .shape import (
+    broadcast_to,
+    chunk,
+    concatenate,
+    expand_dims,
+    getitem,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+)
+
+__all__ = [
+    "ShapeError", "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "broadcast_to", "chunk",
+    "clamp", "clip", "concatenate", "div", "divide", "dot", "equal", "exp", "expand_dims", "getitem",
+    "greater", "greater_equal", "less", "less_equal", "log", "log_softmax", "logsumexp", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "mul", "multiply", "neg", "negative", "not_equal",
+    "permute", "pow", "power", "relu", "reshape", "sigmoid", "softmax", "softplus", "split", "sqrt",
+    "squeeze", "stack", "sub", "subtract", "sum", "tanh", "transpose", "unbind", "unbroadcast", "where",
+]

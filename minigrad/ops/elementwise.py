@@ -1,0 +1,302 @@
+"""Elementwise functions: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, maximum, minimum, clip,
+where, comparisons and dtype casts. Nonlinearities with a fused backward use the Numba kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes
+from ..function import Function
+from ..kernels import elementwise as K
+from ..tensor import Tensor
+from .broadcast import binary, lift, unbroadcast
+
+
+def run(kernel: Any, *arrays: np.ndarray, extra: tuple = ()) -> np.ndarray:
+    """Call a flat elementwise kernel on same-shape arrays; returns a new array of that shape."""
+    a0 = arrays[0]
+    out = np.empty(a0.shape, a0.dtype)
+    flat = [np.ascontiguousarray(a, dtype=a0.dtype).reshape(-1) for a in arrays]
+    kernel(*flat, *extra, out.reshape(-1))
+    return out
+
+
+class Exp(Function):
+    """y = e^x;  dL/dx = g * y."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = y = np.exp(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.y
+
+
+class Log(Function):
+    """y = ln x;  dL/dx = g / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.x
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  dL/dx = g / (2 y)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = y = np.sqrt(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (2 * ctx.y)
+
+
+class Abs(Function):
+    """y = |x|;  dL/dx = g * sign(x), with abs'(0) = 0 (as in PyTorch, JAX and autograd)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return run(K.abs_backward, g, ctx.x)
+
+
+class Tanh(Function):
+    """y = tanh x;  dL/dx = g * (1 - y^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = y = np.tanh(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return run(K.tanh_backward, g, ctx.y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dL/dx = g * y * (1 - y)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = y = run(K.sigmoid_forward, x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return run(K.sigmoid_backward, g, ctx.y)
+
+
+class Relu(Function):
+    """y = max(x, 0);  dL/dx = g * [x > 0], with relu'(0) = 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return run(K.relu_backward, g, ctx.x)
+
+
+class Softplus(Function):
+    """y = log(1 + e^x) (stable);  dL/dx = g * sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return run(K.softplus_forward, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return run(K.softplus_backward, g, ctx.x)
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  dL/dx = g * [lo <= x <= hi]."""
+
+    @staticmethod
+    def forward(ctx, x, *, lo, hi):
+        ctx.x, ctx.lo, ctx.hi = x, lo, hi
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        return run(K.clip_backward, g, ctx.x, extra=(ctx.lo, ctx.hi))
+
+
+class Maximum(Function):
+    """z = max(x, y);  dL/dx = g * ([x > y] + [x == y] / 2): ties split the gradient evenly."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.x, ctx.y = x, y
+        return np.maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _split_ties(ctx, g, np.greater)
+
+
+class Minimum(Function):
+    """z = min(x, y);  dL/dx = g * ([x < y] + [x == y] / 2): ties split the gradient evenly."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.x, ctx.y = x, y
+        return np.minimum(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _split_ties(ctx, g, np.less)
+
+
+def _split_ties(ctx: Any, g: np.ndarray, wins: Any) -> tuple:
+    x, y = ctx.x, ctx.y
+    wx = wins(x, y) + 0.5 * (x == y)
+    nx, ny = ctx.needs_input_grad
+    gx = unbroadcast((g * wx).astype(g.dtype, copy=False), x.shape) if nx else None
+    gy = unbroadcast((g * (1 - wx)).astype(g.dtype, copy=False), y.shape) if ny else None
+    return gx, gy
+
+
+class Where(Function):
+    """z = c ? x : y (c carries no gradient);  dL/dx = g * c,  dL/dy = g * (1 - c)."""
+
+    @staticmethod
+    def forward(ctx, c, x, y):
+        ctx.c, ctx.sx, ctx.sy = c, x.shape, y.shape
+        return np.where(c, x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.c
+        _, nx, ny = ctx.needs_input_grad
+        zero = g.dtype.type(0)
+        gx = unbroadcast(np.where(c, g, zero), ctx.sx) if nx else None
+        gy = unbroadcast(np.where(c, zero, g), ctx.sy) if ny else None
+        return None, gx, gy
+
+
+class AsType(Function):
+    """y = x cast to another float dtype;  dL/dx = g cast back."""
+
+    name = "astype"
+
+    @staticmethod
+    def forward(ctx, x, *, dtype):
+        ctx.src = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.src)
+
+
+def _compare(ufunc: Any, opname: str) -> Any:
+    class Compare(Function):
+        __doc__ = f"Elementwise ``{opname}`` as a bool tensor (no gradient)."
+        name = opname
+        differentiable = False
+
+        @staticmethod
+        def forward(ctx, x, y):
+            return ufunc(x, y)
+
+    Compare.__name__ = Compare.__qualname__ = opname.title().replace("_", "")
+
+    def compare(a: Any, b: Any) -> Tensor:
+        return binary(Compare, a, b)
+
+    compare.__name__ = opname
+    compare.__doc__ = Compare.__doc__
+    return compare
+
+
+less = _compare(np.less, "less")
+less_equal = _compare(np.less_equal, "less_equal")
+greater = _compare(np.greater, "greater")
+greater_equal = _compare(np.greater_equal, "greater_equal")
+equal = _compare(np.equal, "equal")
+not_equal = _compare(np.not_equal, "not_equal")
+
+
+def exp(x: Tensor) -> Tensor:
+    return Exp.apply(x)
+
+
+def log(x: Tensor) -> Tensor:
+    return Log.apply(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    return Sqrt.apply(x)
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    return Abs.apply(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return Tanh.apply(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return Sigmoid.apply(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    return Relu.apply(x)
+
+
+def softplus(x: Tensor) -> Tensor:
+    return Softplus.apply(x)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return binary(Maximum, a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return binary(Minimum, a, b)
+
+
+def clip(x: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
+    """Clamp to [lo, hi] (either may be None); the gradient passes where lo <= x <= hi."""
+    if lo is None and hi is None:
+        raise ValueError("clip: at least one of lo and hi must be given")
+    return Clip.apply(x, lo=-np.inf if lo is None else float(lo), hi=np.inf if hi is None else float(hi))
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """``x`` where ``condition`` else ``y`` (broadcasting); the condition gets no gradient."""
+    c = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=bool))
+    like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
+    return Where.apply(c, lift(x, like), lift(y, like))
+
+
+def astype(x: Tensor, dtype: dtypes.DTypeLike) -> Tensor:
+    dt = dtypes.resolve(dtype)
+    if dt == x.dtype:
+        return x
+    if not dtypes.is_float(dt) or not dtypes.is_float(x.dtype):
+        return Tensor(x.data.astype(dt))  # to or from integers: no gradient flows (as in PyTorch)
+    return AsType.apply(x, dtype=dt)
+
+
+clamp = clip

@@ -1,0 +1,65 @@
+"""Matrix products (NumPy's BLAS does the arithmetic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from .broadcast import ShapeError, describe, lift, unbroadcast
+
+
+class MatMul(Function):
+    """C = A @ B (1-D, 2-D or batched, NumPy's rules);  dL/dA = G @ B^T,  dL/dB = A^T @ G,
+    with 1-D operands promoted to matrices and batch axes unbroadcast."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.a, ctx.b
+        na, nb = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:
+            return (g @ b.T if na else None), (a.T @ g if nb else None)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if na:
+            ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if nb:
+            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """``a @ b``; shapes are checked first and a mismatch names both shapes and dtypes."""
+    a = lift(a, b if isinstance(b, Tensor) else None)
+    b = lift(b, a)
+    sa, sb = a.shape, b.shape
+    if not sa or not sb:
+        raise ShapeError(f"matmul: operands must be at least 1-D, got {describe(a, b)}")
+    ka = sa[-1]
+    kb = sb[0] if len(sb) == 1 else sb[-2]
+    if ka != kb:
+        raise ShapeError(f"matmul: shapes {describe(a, b)} are not aligned: {ka} (last dim of a) != "
+                         f"{kb} ({'dim 0' if len(sb) == 1 else 'second-to-last dim'} of b)")
+    if len(sa) > 2 or len(sb) > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise ShapeError(f"matmul: batch dimensions of {describe(a, b)} do not broadcast") from None
+    return MatMul.apply(a, b)
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    return matmul(a, b)

@@ -1,0 +1,276 @@
+"""Shape ops: reshape, transpose, broadcast_to, squeeze/expand_dims, getitem, concatenate, stack,
+and split/chunk/unbind as ONE multi-output op."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from .broadcast import ShapeError, describe, lift, unbroadcast
+from .reduction import normalize_axis
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;  dL/dx = g reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """y = x with axes permuted by p;  dL/dx = g permuted by p^{-1}."""
+
+    @staticmethod
+    def forward(ctx, x, *, axes):
+        ctx.axes = axes
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.transpose(g, None if ctx.axes is None else np.argsort(ctx.axes))
+
+
+class BroadcastTo(Function):
+    """y = x broadcast to a shape;  dL/dx = unbroadcast(g)."""
+
+    name = "expand"
+
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        ctx.shape = x.shape
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shape)
+
+
+def _has_advanced(idx: tuple) -> bool:
+    return any(isinstance(i, (np.ndarray, list)) for i in idx)
+
+
+class GetItem(Function):
+    """y = x[idx];  dL/dx = zeros with g scattered to idx (accumulating repeated integer indices)."""
+
+    name = "getitem"
+
+    @staticmethod
+    def forward(ctx, x, *, idx):
+        ctx.shape, ctx.dtype, ctx.idx = x.shape, x.dtype, idx
+        return np.asarray(x[idx])
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = np.zeros(ctx.shape, ctx.dtype)
+        if _has_advanced(ctx.idx):
+            np.add.at(gx, ctx.idx, g)
+        else:
+            gx[ctx.idx] = g
+        return gx
+
+
+class Concatenate(Function):
+    """y = [x_1, ..., x_n] joined along an axis;  dL/dx_k = the k-th slab of g."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+
+
+class Stack(Function):
+    """y = the x_k stacked along a new axis;  dL/dx_k = g[..., k, ...]."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+class Split(Function):
+    """(y_1, ..., y_n) = pieces of x along an axis (views; ``unbind`` drops the axis).
+
+    Backward writes every output's gradient into ONE zero buffer of x's shape, so splitting a length-T
+    sequence into T steps costs O(T) in backward, not the O(T^2) of T separate ``getitem``s.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, slices):
+        ctx.shape, ctx.dtype, ctx.slices = x.shape, x.dtype, slices
+        return tuple(x[s] for s in slices)
+
+    @staticmethod
+    def backward(ctx, grads):
+        gx = np.zeros(ctx.shape, ctx.dtype)
+        for s, g in zip(ctx.slices, grads):
+            if g is not None:
+                gx[s] = g
+        return gx
+
+
+def _resolve_shape(size: int, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``shape`` with its one ``-1`` filled in, or None if ``size`` elements cannot take it."""
+    free = [i for i, s in enumerate(shape) if s == -1]
+    if len(free) > 1 or any(s < -1 for s in shape):
+        return None
+    known = int(np.prod([s for s in shape if s != -1]))
+    if free:
+        if known == 0 or size % known:
+            return None
+        return (*shape[:free[0]], size // known, *shape[free[0] + 1:])
+    return shape if known == size else None
+
+
+def reshape(x: Tensor, shape: Sequence[int] | int) -> Tensor:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    new = _resolve_shape(x.size, shape)
+    if new is None:
+        raise ShapeError(f"reshape: cannot reshape {describe(x)} into {shape}")
+    if new == x.shape:
+        return x
+    return Reshape.apply(x, shape=new)
+
+
+def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
+    if axes is not None:
+        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ShapeError(f"transpose: axes {axes} are not a permutation for {describe(x)}")
+    return Transpose.apply(x, axes=axes)
+
+
+def permute(x: Tensor, *axes: int) -> Tensor:
+    return transpose(x, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(int(s) for s in shape)
+    shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    try:
+        np.broadcast_shapes(x.shape, shape)
+        if np.broadcast_shapes(x.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ShapeError(f"broadcast_to: cannot broadcast {describe(x)} to {shape}") from None
+    if shape == x.shape:
+        return x
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def expand_dims(x: Tensor, axis: int) -> Tensor:
+    return reshape(x, np.expand_dims(np.empty(x.shape, bool), axis).shape)
+
+
+def squeeze(x: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
+    axes = normalize_axis(axis, x.ndim, "squeeze")
+    if axis is not None and any(x.shape[a] != 1 for a in axes):
+        raise ShapeError(f"squeeze: axis {axis} of {describe(x)} does not have size 1")
+    shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    return reshape(x, shape)
+
+
+def _index(idx: Any) -> tuple:
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    return tuple(i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i
+                 for i in idx)
+
+
+def getitem(x: Tensor, idx: Any) -> Tensor:
+    """``x[idx]``: basic (ints, slices, None, ...) and integer/bool-array indexing, as in NumPy."""
+    idx = _index(idx)
+    try:
+        return GetItem.apply(x, idx=idx)
+    except IndexError as exc:
+        raise IndexError(f"getitem: {exc} (tensor {describe(x)})") from None
+
+
+def _check_same(op: str, xs: Sequence[Tensor], axis: int | None) -> None:
+    ref = xs[0]
+    for t in xs[1:]:
+        a, b = list(ref.shape), list(t.shape)
+        if axis is not None and len(a) == len(b):
+            a[axis] = b[axis] = -1
+        if a != b:
+            raise ShapeError(f"{op}: shapes differ{'' if axis is None else ' off axis ' + str(axis)}: "
+                             + ", ".join(f"{s.shape} [{s.dtype}]" for s in xs))
+
+
+def _lift_all(xs: Sequence[Any]) -> list[Tensor]:
+    like = next((t for t in xs if isinstance(t, Tensor)), None)
+    return [lift(t, like) for t in xs]
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    xs = _lift_all(xs)
+    if not xs:
+        raise ValueError("concatenate: need at least one tensor")
+    axis = normalize_axis(axis, xs[0].ndim, "concatenate")[0]
+    _check_same("concatenate", xs, axis)
+    return Concatenate.apply(*xs, axis=axis)
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    xs = _lift_all(xs)
+    if not xs:
+        raise ValueError("stack: need at least one tensor")
+    _check_same("stack", xs, None)
+    axis = normalize_axis(axis, xs[0].ndim + 1, "stack")[0]
+    return Stack.apply(*xs, axis=axis)
+
+
+def _pieces(x: Tensor, axis: int, bounds: Sequence[tuple[int, int]]) -> tuple[Tensor, ...]:
+    pre = (slice(None),) * axis
+    return Split.apply(x, slices=tuple((*pre, slice(a, b)) for a, b in bounds))
+
+
+def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+    """NumPy's ``split``: an int n gives n equal pieces (n must divide the axis), a list gives the
+    split points. One op with n outputs."""
+    axis = normalize_axis(axis, x.ndim, "split")[0]
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ShapeError(f"split: axis {axis} of {describe(x)} does not split into {k} equal parts")
+        points = [n // k * i for i in range(1, k)]
+    else:
+        points = [int(p) for p in indices_or_sections]
+    edges = [0, *points, n]
+    return _pieces(x, axis, list(itertools.pairwise(edges)))
+
+
+def chunk(x: Tensor, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's ``chunk``: pieces of size ceil(n / chunks), the last one possibly smaller."""
+    axis = normalize_axis(axis, x.ndim, "chunk")[0]
+    n = x.shape[axis]
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    size = max(-(-n // chunks), 1)
+    return _pieces(x, axis, [(a, min(a + size, n)) for a in range(0, n, size)])
+
+
+def unbind(x: Tensor, axis: int = 0) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``axis`` with that axis removed (one op, one gradient buffer)."""
+    axis = normalize_axis(axis, x.ndim, "unbind")[0]
+    pre = (slice(None),) * axis
+    return Split.apply(x, slices=tuple((*pre, i) for i in range(x.shape[axis])))
