@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: set up, lint, then the whole suite twice -- with Numba's JIT, and with
+# NUMBA_DISABLE_JIT=1 (kernels run as plain Python, which must give the same results).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CI="${CI:-}" PYTHONHASHSEED=0
+.venv/bin/ruff check minigrad rnn viz tests bench
+echo "== lane 1: Numba JIT"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+echo "== lane 2: NUMBA_DISABLE_JIT=1"
+NUMBA_DISABLE_JIT=1 .venv/bin/python -m pytest -q -p no:cacheprovider -m "not jit_only" "$@"
