@@ -24,6 +24,7 @@ from .elementwise import (
     tanh,
     where,
 )
+from .fused import gru_cell, lstm_cell, rnn_cell
 from .linalg import dot, matmul
 from .reduction import (
     amax,
@@ -61,3 +62,4 @@ __all__ = [
     "permute", "pow", "power", "relu", "reshape", "sigmoid", "softmax", "softplus", "split", "sqrt",
     "squeeze", "stack", "sub", "subtract", "sum", "tanh", "transpose", "unbind", "unbroadcast", "where",
 ]
+__all__ += ["gru_cell", "lstm_cell", "rnn_cell"]  # fused recurrent cells (ops/fused.py)
