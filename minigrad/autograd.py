@@ -70,54 +70,37 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         raise RuntimeError("backward: the tensor does not require grad (no input required grad, or it "
                            "was created under no_grad / from .detach())")
     seed = _seed(root, grad)
-    anomaly = _state.anomaly
-    # Gradient buffers: per node a list with one slot per output; per leaf one array.
-    bufs: dict[Node, list] = {}
-    leaf: dict[int, list] = {}  # id(tensor) -> [tensor, grad]
-    owned: set[int] = set()  # ids of buffer arrays this pass allocated (safe to add into in place)
-
-    def add(slot: list, k: int, g: np.ndarray) -> None:
-        cur = slot[k]
-        if cur is None:
-            slot[k] = g
-        elif id(cur) in owned:
-            cur += g
-        else:
-            new = cur + g
-            owned.add(id(new))
-            slot[k] = new
-
-    if root._node is None:
+    top = root._node
+    # Gradient buffers: per node a list with one slot per output; per leaf [tensor, grad].
+    leaf: dict[int, list] = {}
+    # ids of buffer arrays this pass allocated itself, hence safe to add into in place; any other array
+    # may be aliased (an op may return its incoming gradient unchanged, e.g. add).
+    owned: set[int] = set()
+    if top is None:
         leaf[id(root)] = [root, seed]
         _finish_leaves(leaf, owned)
         return
-    order = toposort(root._node)
-    top = root._node
-    bufs[top] = [None] * top.n_out
+    anomaly = _state.anomaly
+    bufs: dict[Node, list] = {top: [None] * top.n_out}
     bufs[top][root._idx] = seed
-    for node in reversed(order):
+    pop = bufs.pop
+    for node in reversed(toposort(top)):
         if node.released:
             raise _freed_error(node)
-        gl = bufs.pop(node, None)
+        gl = pop(node, None)
         if gl is None:
             if not retain_graph:
                 node.release()
             continue
-        for g in gl:
-            owned.discard(id(g))
         if node.hooks:
-            for k, hooks in node.hooks.items():
-                if gl[k] is not None:
-                    for h in list(hooks):
-                        r = h(gl[k])
-                        if r is not None:
-                            gl[k] = np.asarray(r.data if isinstance(r, Tensor) else r,
-                                               dtype=node.out_meta[k][1])
+            _run_node_hooks(node, gl)
         if node.n_out == 1:
-            in_grads = node.fn.backward(node, gl[0])
+            g0 = gl[0]
+            owned.discard(id(g0))
+            in_grads = node.fn.backward(node, g0)
         else:
-            if all(g is None for g in gl):
-                continue
+            for g in gl:
+                owned.discard(id(g))
             in_grads = node.fn.backward(node, gl)
         if type(in_grads) is not tuple and type(in_grads) is not list:
             in_grads = (in_grads,)
@@ -140,19 +123,39 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 _check_finite(g, node, "backward")
             pn = t._node
             if pn is None:
-                entry = leaf.get(id(t))
-                if entry is None:
+                slot = leaf.get(id(t))
+                if slot is None:
                     leaf[id(t)] = [t, g]
-                else:
-                    add(entry, 1, g)
+                    continue
+                k = 1
             else:
                 slot = bufs.get(pn)
                 if slot is None:
                     slot = bufs[pn] = [None] * pn.n_out
-                add(slot, t._idx, g)
+                k = t._idx
+            cur = slot[k]
+            if cur is None:
+                slot[k] = g
+            elif id(cur) in owned:
+                cur += g
+            else:
+                cur = cur + g
+                owned.add(id(cur))
+                slot[k] = cur
         if not retain_graph:
             node.release()
     _finish_leaves(leaf, owned)
+
+
+def _run_node_hooks(node: Node, gl: list) -> None:
+    for k, hooks in node.hooks.items():
+        g = gl[k]
+        if g is not None:
+            for h in list(hooks):
+                r = h(g)
+                if r is not None:
+                    g = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
+            gl[k] = g
 
 
 def _finish_leaves(leaf: dict[int, list], owned: set[int]) -> None:

@@ -43,19 +43,12 @@ class Node:
     """One application of an op in the graph: the op, its input Tensors, the scope it was created in,
     and whatever the op saved for backward (as extra attributes, freed after use)."""
 
-    __slots__ = (
-        "__dict__",
-        "__weakref__",
-        "fn",
-        "hooks",
-        "inputs",
-        "n_out",
-        "needs_input_grad",
-        "out_meta",
-        "released",
-        "scope",
-        "stack",
-    )
+    __slots__ = ("__dict__", "__weakref__", "fn", "inputs", "n_out", "needs_input_grad", "scope")
+
+    # Rarely set; class-level defaults keep node creation cheap (an instance value shadows them).
+    hooks: dict[int, list] | None = None
+    released: bool = False
+    stack: list[str] | None = None
 
     def __init__(self, fn: type[Function]) -> None:
         self.fn = fn
@@ -63,19 +56,19 @@ class Node:
         self.needs_input_grad: tuple[bool, ...] = ()
         self.scope = _state.scope
         self.n_out = 1
-        self.hooks: dict[int, list] | None = None
-        self.released = False
-        self.stack: list[str] | None = None
-        self.out_meta: tuple[tuple[tuple[int, ...], np.dtype], ...] = ()
 
     @property
     def name(self) -> str:
         return self.fn.name or self.fn.__name__
 
     def release(self) -> None:
-        """Free the arrays saved for backward (everything the op put on ``ctx``)."""
-        self.__dict__.clear()
+        """Free the arrays saved for backward (everything the op put on ``ctx``); hooks stay."""
+        d = self.__dict__
+        hooks = d.get("hooks")
+        d.clear()
         self.released = True
+        if hooks:
+            self.hooks = hooks
 
     def where(self) -> str:
         """Where this node was created: scope and, in anomaly mode, the user's line of code."""
@@ -117,31 +110,39 @@ class Function:
         """Run ``forward`` on the inputs' arrays and, when any input requires grad (and grad mode is
         on), record a Node so that ``backward`` can be called later."""
         ctx = Node(cls)
-        record = False
-        if _state.grad_enabled and cls.differentiable:
-            needs = tuple([t.requires_grad for t in inputs])
-            record = True in needs
-            ctx.needs_input_grad = needs
-        out = cls.forward(ctx, *[t.data for t in inputs], **params)
+        n = len(inputs)
+        if n == 1:
+            x = inputs[0]
+            record = x.requires_grad and _state.grad_enabled and cls.differentiable
+            if record:
+                ctx.needs_input_grad = (True,)
+            out = cls.forward(ctx, x.data, **params)
+        else:
+            record = False
+            if _state.grad_enabled and cls.differentiable:
+                needs = tuple([t.requires_grad for t in inputs])
+                if True in needs:
+                    record = True
+                    ctx.needs_input_grad = needs
+            if n == 2:
+                out = cls.forward(ctx, inputs[0].data, inputs[1].data, **params)
+            else:
+                out = cls.forward(ctx, *[t.data for t in inputs], **params)
         if record:
             ctx.inputs = inputs
             if _state.anomaly:
                 ctx.stack = _user_stack()
-        make = Tensor._make
         if type(out) is tuple:
             ctx.n_out = len(out)
-            if record:
-                ctx.out_meta = tuple((o.shape, o.dtype) for o in out)
-            res = tuple(make(o, ctx if record else None, i) for i, o in enumerate(out))
             if _state.anomaly:
                 for o in out:
                     _check_finite(o, ctx, "forward")
-            return res
-        if record:
-            ctx.out_meta = ((out.shape, out.dtype),)
+            make = Tensor._make
+            node = ctx if record else None
+            return tuple([make(o, node, i) for i, o in enumerate(out)])
         if _state.anomaly:
             _check_finite(out, ctx, "forward")
-        return make(out, ctx if record else None, 0)
+        return Tensor._make(out, ctx if record else None, 0)
 
 
 def _check_finite(arr: np.ndarray, node: Node, phase: str) -> None:

@@ -161,9 +161,7 @@ class Tensor:
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) * grad into every leaf's ``.grad`` (reverse mode)."""
-        from .autograd import backward
-
-        backward(self, grad, retain_graph=retain_graph)
+        _autograd.backward(self, grad, retain_graph)
 
     def detach(self) -> Tensor:
         """Same data, cut from the graph (shares memory, as in PyTorch)."""
@@ -309,4 +307,5 @@ class RemovableHandle:
             self._hooks.remove(self._fn)
 
 
+from . import autograd as _autograd  # noqa: E402
 from . import ops  # noqa: E402  (ops import Tensor from this module)

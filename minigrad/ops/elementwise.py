@@ -14,12 +14,26 @@ from ..tensor import Tensor
 from .broadcast import binary, lift, unbroadcast
 
 
-def run(kernel: Any, *arrays: np.ndarray, extra: tuple = ()) -> np.ndarray:
-    """Call a flat elementwise kernel on same-shape arrays; returns a new array of that shape."""
-    a0 = arrays[0]
-    out = np.empty(a0.shape, a0.dtype)
-    flat = [np.ascontiguousarray(a, dtype=a0.dtype).reshape(-1) for a in arrays]
-    kernel(*flat, *extra, out.reshape(-1))
+def run(kernel: Any, x: np.ndarray, *more: Any) -> np.ndarray:
+    """Call a flat elementwise kernel ``kernel(x, *more, out)`` on arrays of x's shape; arrays in
+    ``more`` are flattened (``ravel`` is a view when contiguous), scalars passed as they are."""
+    out = np.empty(x.shape, x.dtype)
+    kernel(x.ravel(), *[m.ravel() if type(m) is np.ndarray else m for m in more], out.reshape(-1))
+    return out
+
+
+def run1(kernel: Any, x: np.ndarray) -> np.ndarray:
+    """``run`` for one-array kernels (forward nonlinearities)."""
+    out = np.empty(x.shape, x.dtype)
+    kernel(x.ravel(), out.reshape(-1))
+    return out
+
+
+def run2(kernel: Any, g: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``run`` for the common backward ``kernel(g, saved, out)``; the result has the saved array's
+    shape and dtype (``g`` always has them too: the engine casts gradients to the output's dtype)."""
+    out = np.empty(s.shape, s.dtype)
+    kernel(g.ravel(), s.ravel(), out.reshape(-1))
     return out
 
 
@@ -72,7 +86,7 @@ class Abs(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return run(K.abs_backward, g, ctx.x)
+        return run2(K.abs_backward, g, ctx.x)
 
 
 class Tanh(Function):
@@ -85,7 +99,7 @@ class Tanh(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return run(K.tanh_backward, g, ctx.y)
+        return run2(K.tanh_backward, g, ctx.y)
 
 
 class Sigmoid(Function):
@@ -93,12 +107,12 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.y = y = run(K.sigmoid_forward, x)
+        ctx.y = y = run1(K.sigmoid_forward, x)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return run(K.sigmoid_backward, g, ctx.y)
+        return run2(K.sigmoid_backward, g, ctx.y)
 
 
 class Relu(Function):
@@ -111,7 +125,7 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return run(K.relu_backward, g, ctx.x)
+        return run2(K.relu_backward, g, ctx.x)
 
 
 class Softplus(Function):
@@ -120,11 +134,11 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.x = x
-        return run(K.softplus_forward, x)
+        return run1(K.softplus_forward, x)
 
     @staticmethod
     def backward(ctx, g):
-        return run(K.softplus_backward, g, ctx.x)
+        return run2(K.softplus_backward, g, ctx.x)
 
 
 class Clip(Function):
@@ -137,7 +151,7 @@ class Clip(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return run(K.clip_backward, g, ctx.x, extra=(ctx.lo, ctx.hi))
+        return run(K.clip_backward, g, ctx.x, ctx.lo, ctx.hi)
 
 
 class Maximum(Function):
