@@ -148,10 +148,11 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
 
 
 def _run_node_hooks(node: Node, gl: list) -> None:
+    """User hooks in registration order, then ``retain_grad``'s (last, as in PyTorch)."""
     for k, hooks in node.hooks.items():
         g = gl[k]
         if g is not None:
-            for h in list(hooks):
+            for h in sorted(hooks, key=lambda h: getattr(h, "__minigrad_retain__", False)):
                 r = h(g)
                 if r is not None:
                     g = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
