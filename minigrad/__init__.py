@@ -7,7 +7,7 @@
 """
 
 from . import dtypes
-from ._state import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from ._state import detect_anomaly, enable_grad, is_grad_enabled, no_grad, pause_gc
 from ._state import named_scope as scope
 from .autograd import backward
 from .creation import (
@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Function", "GradcheckError", "Node", "RemovableHandle", "ShapeError", "Tensor", "arange", "backward",
     "default_rng", "detect_anomaly", "dtypes", "enable_grad", "eye", "float32", "float64", "full",
-    "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
+    "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "pause_gc",
+    "rand", "randn",
     "scope", "tensor", "zeros", "zeros_like", *_ops_all,
 ]
