@@ -1,25 +1,58 @@
-"""``Module``: the base class of layers and models (parameters registered by attribute assignment)."""
+"""``Module``: the base class of layers and models (parameters registered by attribute assignment).
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(2, 8)          # a sub-module: its parameters are "fc1.weight", ...
+            self.heads = [nn.Linear(8, 1)]      # a list of modules becomes a ModuleList ("heads.0.weight")
+            self.scale = nn.Parameter(np.ones(1, np.float32))   # a parameter named "scale"
+
+        def forward(self, x):
+            return self.heads[0](self.fc1(x).tanh()) * self.scale
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import dtypes
+from ..ops.broadcast import ShapeError
 from ..tensor import Tensor
 from .parameter import Parameter
 
 
+class StateDictError(KeyError):
+    """``load_state_dict(strict=True)`` found missing or unexpected keys (a ``KeyError`` whose message
+    lists both)."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns: keys the model wanted but did not get, and extra keys."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
 class Module:
     """Assign ``Parameter``s, ``Module``s or lists of modules as attributes; they are found by
-    ``parameters()``/``named_parameters()`` (dotted names), saved by ``state_dict()`` and named."""
+    ``parameters()``/``named_parameters()`` (dotted names), saved by ``state_dict()`` and named.
+
+    ``register_buffer(name, array)`` adds non-trainable state that ``state_dict()`` also saves.
+    ``training`` is True after construction; ``train()``/``eval()`` set it on every sub-module.
+    """
 
     training: bool
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -27,7 +60,12 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         self._params.pop(key, None)
         self._modules.pop(key, None)
-        if isinstance(value, Parameter):
+        if key in self._buffers:
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(f"{type(self).__name__}.{key} is a buffer: assign an ndarray or None, "
+                                f"got {type(value).__name__}")
+            self._buffers[key] = value
+        elif isinstance(value, Parameter):
             self._params[key] = value
             if value.name is None:
                 value.name = key
@@ -41,10 +79,29 @@ class Module:
     def __delattr__(self, key: str) -> None:
         self._params.pop(key, None)
         self._modules.pop(key, None)
+        self._buffers.pop(key, None)
         object.__delattr__(self, key)
+
+    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
+        """Non-trainable state (running statistics, masks) that ``state_dict()`` saves under ``name``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer: invalid name {name!r} (a non-empty str without '.')")
+        if name in self._params or name in self._modules:
+            raise ValueError(f"register_buffer: {type(self).__name__} already has a parameter or module "
+                             f"named {name!r}")
+        self._buffers[name] = None
+        setattr(self, name, array)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Same as ``setattr(self, name, param)`` for a ``Parameter`` (or None to hold a place)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, "
+                            f"got {type(param).__name__}")
+        setattr(self, name, param)
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module (depth first, in assignment order) with dotted names."""
         stack = [(prefix, self)]
         while stack:
             name, mod = stack.pop()
@@ -56,10 +113,14 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs; a parameter shared by two modules appears once."""
         seen: set[int] = set()
         for mname, mod in self.named_modules(prefix):
             for k, p in mod._params.items():
@@ -71,55 +132,137 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mname, mod in self.named_modules(prefix):
+            for k, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{k}" if mname else k), b
+
+    def num_parameters(self) -> int:
+        """Total number of scalar parameters."""
+        return int(sum(p.size for p in self.parameters()))
+
     def name_parameters(self, prefix: str = "") -> Module:
         """Give every parameter its dotted path as ``name`` (drawings and errors show it)."""
         for n, p in self.named_parameters(prefix):
             p.name = n
         return self
 
-    # ------------------------------------------------------------------ modes and grads
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every sub-module (children first) and on this module; returns self."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
+
+    # ------------------------------------------------------------------ modes, grads, dtype
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (Dropout active) on this module and every sub-module; returns self."""
         for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
+        """Evaluation mode (``train(False)``); returns self."""
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None."""
         for p in self.parameters():
             p.grad = None
 
+    def requires_grad_(self, flag: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(flag)
+        return self
+
+    def to(self, dtype: dtypes.DTypeLike) -> Module:
+        """Cast every parameter (in place: the same Parameter objects) and float buffer to ``dtype``
+        (float32 or float64); gradients are dropped. Returns self."""
+        dt = dtypes.resolve(dtype)
+        if not dtypes.is_float(dt):
+            raise TypeError(f"{type(self).__name__}.to: parameters must be float32 or float64, got {dt}")
+        for p in self.parameters():
+            if p.dtype != dt:
+                p.data = p.data.astype(dt)
+                p.grad = None
+        for m in self.modules():
+            for k, b in list(m._buffers.items()):
+                if b is not None and b.dtype.kind == "f":
+                    m._buffers[k] = b.astype(dt)
+                    object.__setattr__(m, k, m._buffers[k])
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter arrays by dotted name (copies)."""
-        return {n: p.data.copy() for n, p in self.named_parameters()}
+        """Parameter and buffer arrays by dotted name (copies), e.g. ``{"fc1.weight": ..., ...}``."""
+        state = {n: p.data.copy() for n, p in self.named_parameters()}
+        state.update((n, b.copy()) for n, b in self.named_buffers())
+        return state
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy arrays into parameters of the same name and shape (cast to the parameter's dtype)."""
-        params = dict(self.named_parameters())
-        missing = [k for k in params if k not in state]
-        unexpected = [k for k in state if k not in params]
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters and buffers of the same name (cast to their dtype).
+
+        Everything is checked before anything is changed: with ``strict`` a missing or unexpected key
+        is a ``StateDictError`` (a ``KeyError``) listing all of them; a shape mismatch is a ``ShapeError``
+        (a ``ValueError``) naming the key and both shapes. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict({type(self).__name__}): expected a dict of arrays, got "
+                            f"{type(state).__name__}")
+        owner = type(self).__name__
+        targets: dict[str, tuple[Module, str, np.ndarray, bool]] = {}
+        for n, p in self.named_parameters():
+            targets[n] = (self, n, p.data, True)
+        for mname, mod in self.named_modules():
+            for k, b in mod._buffers.items():
+                if b is not None:
+                    targets[f"{mname}.{k}" if mname else k] = (mod, k, b, False)
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict({type(self).__name__}): missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        for k, p in params.items():
+            raise StateDictError(f"load_state_dict({owner}): missing keys {missing}, "
+                                 f"unexpected keys {unexpected}")
+        params = dict(self.named_parameters())
+        new: dict[str, np.ndarray] = {}
+        for k, (_, _, cur, _) in targets.items():
             if k not in state:
                 continue
-            arr = np.asarray(state[k].data if isinstance(state[k], Tensor) else state[k])
-            if arr.shape != p.shape:
-                raise ValueError(f"load_state_dict({type(self).__name__}): '{k}' has shape {arr.shape} "
-                                 f"in the state dict but {p.shape} in the model")
-            p.data = arr.astype(p.dtype, copy=True)
+            v = state[k]
+            arr = v.data if isinstance(v, Tensor) else v
+            if not isinstance(arr, (np.ndarray, np.generic, int, float, list)):
+                raise TypeError(f"load_state_dict({owner}): '{k}' is a {type(v).__name__}, expected an "
+                                "ndarray")
+            arr = np.asarray(arr)
+            if arr.shape != cur.shape:
+                raise ShapeError(f"load_state_dict({owner}): '{k}' has shape {arr.shape} in the state "
+                                 f"dict but {cur.shape} in the model")
+            if arr.dtype.kind not in "fiub":
+                raise TypeError(f"load_state_dict({owner}): '{k}' has unsupported dtype {arr.dtype}")
+            new[k] = arr.astype(cur.dtype, copy=True)
+        for k, arr in new.items():
+            mod, attr, _, is_param = targets[k]
+            if is_param:
+                params[k].data = arr
+            else:
+                mod._buffers[attr] = arr
+                object.__setattr__(mod, attr, arr)
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__}.forward")
+        raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:
+        """One-line description of this module's own settings, shown inside ``repr``."""
         return ""
 
     def __repr__(self) -> str:
@@ -131,22 +274,40 @@ class Module:
 
 
 class ModuleList(Module):
-    """A list of modules, registered as ``0``, ``1``, ..."""
+    """A list of modules, registered as ``0``, ``1``, ... (``layers.0.weight``)."""
 
-    def __init__(self, modules: Any = ()) -> None:
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
         super().__init__()
         for m in modules:
             self.append(m)
 
     def append(self, m: Module) -> ModuleList:
+        if not isinstance(m, Module):
+            raise TypeError(f"{type(self).__name__}.append: expected a Module, got {type(m).__name__}")
         setattr(self, str(len(self._modules)), m)
         return self
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return type(self)(mods[i]) if type(self) is ModuleList else ModuleList(mods[i])
+        return mods[i]
+
+    def __setitem__(self, i: int, m: Module) -> None:
+        if not isinstance(m, Module):
+            raise TypeError(f"{type(self).__name__}[{i}] = ...: expected a Module, got {type(m).__name__}")
+        n = len(self._modules)
+        if not -n <= i < n:
+            raise IndexError(f"{type(self).__name__} index {i} out of range for length {n}")
+        setattr(self, str(i % n), m)
 
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        return iter(list(self._modules.values()))
