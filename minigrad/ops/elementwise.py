@@ -24,6 +24,8 @@ def run(kernel: Any, x: np.ndarray, *more: Any) -> np.ndarray:
 
 def run1(kernel: Any, x: np.ndarray) -> np.ndarray:
     """``run`` for one-array kernels (forward nonlinearities)."""
+    if x.dtype.kind != "f":  # integer/bool input: compute in float64, as NumPy's ufuncs do
+        x = x.astype(np.float64)
     out = np.empty(x.shape, x.dtype)
     kernel(x.ravel(), out.reshape(-1))
     return out
