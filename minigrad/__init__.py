@@ -29,6 +29,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .ops import *  # noqa: F403
 from .ops import ShapeError
 from .ops import __all__ as _ops_all
+from .serialization import load, save
 from .tensor import RemovableHandle, Tensor
 
 float32 = dtypes.float32
@@ -40,5 +41,6 @@ __all__ = [
     "default_rng", "detect_anomaly", "dtypes", "enable_grad", "eye", "float32", "float64", "full",
     "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "pause_gc",
     "rand", "randn",
+    "load", "save",
     "scope", "tensor", "zeros", "zeros_like", *_ops_all,
 ]

@@ -1,0 +1,403 @@
+"""Safe checkpoints: ``save(obj, path)`` / ``load(path)`` for nested containers of arrays and plain values.
+
+What can be saved: dicts (str or int keys), lists, tuples, ``np.ndarray`` (bool, int8..int64,
+uint8..uint64, float16/32/64), NumPy scalars, Tensors (saved as their array; loaded as ndarray), and
+Python None, bool, int, float, str. That covers ``model.state_dict()``, ``optimizer.state_dict()``,
+step counters and a NumPy ``Generator``'s ``bit_generator.state``. Everything round-trips bit-exactly
+(dtype, shape, -0.0 and NaN payloads; tuples stay tuples, int keys stay ints).
+
+File format (version 1), all integers little-endian::
+
+    magic     8 bytes   b"MGCKPT\\r\\n"
+    version   u32       1
+    hlen      u64       length of the header
+    header    hlen      UTF-8 JSON: {"format": "minigrad-checkpoint", "version": 1, "root": <node>,
+                        "arrays": [{"dtype": "<f4", "shape": [2, 3], "offset": 0, "nbytes": 24}, ...],
+                        "data_len": <int>}
+    data      data_len  the arrays' raw C-order bytes, back to back in "arrays" order
+    digest    32 bytes  SHA-256 of everything before it
+
+A node is JSON null/true/false/int/str/float (finite) / list of nodes, or an object with one key:
+``{"$dict": {str: node}}``, ``{"$items": [[str|int, node], ...]}``, ``{"$tuple": [...]}``,
+``{"$array": i}``, ``{"$scalar": i}`` (a 0-d array read back as a NumPy scalar) or
+``{"$float": "<16 hex digits of the IEEE-754 bits>"}`` (NaN and infinities).
+
+Nothing is ever unpickled or evaluated. ``load`` checks the magic, version, header length (bounded by
+``max_header_bytes``), the exact file size, the digest, the header's structure, every dtype against
+an allow-list, and shape x itemsize == nbytes for contiguous, in-bounds buffers, before it allocates
+any array; so a malformed, truncated or hostile file raises ``CheckpointError`` (a ``ValueError``) in
+time and memory linear in the file size. ``save`` writes a temporary file in the same directory,
+flushes and fsyncs it, then ``os.replace``s it over the target: a crash leaves the old checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+MAGIC = b"MGCKPT\r\n"
+VERSION = 1
+FORMAT = "minigrad-checkpoint"
+_PREFIX = struct.Struct("<8sIQ")  # magic, version, header length
+_DIGEST = 32
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_NDIM = 32
+_CHUNK = 1 << 20
+
+#: Array dtypes a checkpoint may hold (little-endian ``dtype.str``).
+ALLOWED_DTYPES = frozenset({"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",
+                            "<f2", "<f4", "<f8"})
+
+__all__ = ["ALLOWED_DTYPES", "CheckpointError", "load", "save"]
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid minigrad checkpoint (bad magic or version, truncated, corrupted,
+    malformed header, disallowed dtype, inconsistent sizes)."""
+
+
+# ---------------------------------------------------------------------------- encoding
+def _where(path: tuple) -> str:
+    return "obj" + "".join(f"[{p!r}]" for p in path)
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+
+    def array(self, a: np.ndarray, path: tuple) -> int:
+        dt = a.dtype
+        if dt.byteorder == ">" or (dt.byteorder == "=" and not np.little_endian):
+            a = a.astype(dt.newbyteorder("<"))
+        if a.dtype.str not in ALLOWED_DTYPES:
+            raise TypeError(f"save: array of dtype {a.dtype} at {_where(path)} is not supported "
+                            f"(allowed: bool, int8..64, uint8..64, float16/32/64)")
+        self.arrays.append(a if a.flags.c_contiguous else a.copy(order="C"))  # keeps 0-d arrays 0-d
+        return len(self.arrays) - 1
+
+    def node(self, x: Any, path: tuple, depth: int) -> Any:
+        from .tensor import Tensor
+
+        if depth > MAX_DEPTH:
+            raise ValueError(f"save: nesting deeper than {MAX_DEPTH} at {_where(path)} (a cycle?)")
+        if x is None or isinstance(x, (bool, str)):
+            return x
+        if isinstance(x, int) and not isinstance(x, np.generic):
+            return int(x)
+        if isinstance(x, float) and not isinstance(x, np.generic):
+            if math.isfinite(x):
+                return float(x)
+            return {"$float": struct.pack(">d", x).hex()}
+        if isinstance(x, np.ndarray):
+            return {"$array": self.array(x, path)}
+        if isinstance(x, np.generic):
+            return {"$scalar": self.array(np.asarray(x), path)}
+        if isinstance(x, Tensor):
+            return {"$array": self.array(x.data, path)}
+        if isinstance(x, list):
+            return [self.node(v, (*path, i), depth + 1) for i, v in enumerate(x)]
+        if isinstance(x, tuple):
+            return {"$tuple": [self.node(v, (*path, i), depth + 1) for i, v in enumerate(x)]}
+        if isinstance(x, dict):
+            for k in x:
+                if isinstance(k, bool) or not isinstance(k, (str, int)):
+                    raise TypeError(f"save: dict key {k!r} ({type(k).__name__}) at {_where(path)}; "
+                                    "keys must be str or int")
+            if all(isinstance(k, str) for k in x):
+                return {"$dict": {k: self.node(v, (*path, k), depth + 1) for k, v in x.items()}}
+            return {"$items": [[int(k) if isinstance(k, int) else k, self.node(v, (*path, k), depth + 1)]
+                               for k, v in x.items()]}
+        hint = " (save its state_dict() instead)" if hasattr(x, "state_dict") else ""
+        raise TypeError(f"save: cannot save a {type(x).__name__} at {_where(path)}{hint}; supported: "
+                        "dict, list, tuple, ndarray, NumPy scalar, Tensor, None, bool, int, float, str")
+
+
+def _write(f: BinaryIO, h: Any, buf: Any) -> None:
+    """Write one buffer and feed it to the digest (the one place bytes reach the file)."""
+    f.write(buf)
+    h.update(buf)
+
+
+def _bytes_of(a: np.ndarray) -> memoryview:
+    return memoryview(a.reshape(-1).view(np.uint8))
+
+
+def save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` (nested dicts/lists/tuples of arrays and plain values) to ``path`` atomically.
+
+    Unsupported contents raise ``TypeError`` before the file system is touched; on any failure while
+    writing, the temporary file is removed and an existing checkpoint at ``path`` is left intact."""
+    enc = _Encoder()
+    root = enc.node(obj, (), 0)
+    specs, offset = [], 0
+    for a in enc.arrays:
+        specs.append({"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes})
+        offset += a.nbytes
+    header = json.dumps({"format": FORMAT, "version": VERSION, "root": root, "arrays": specs,
+                         "data_len": offset}, separators=(",", ":"), allow_nan=False).encode("ascii")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    while True:
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            h = hashlib.sha256()
+            _write(f, h, _PREFIX.pack(MAGIC, VERSION, len(header)))
+            _write(f, h, header)
+            for a in enc.arrays:
+                if a.nbytes:
+                    _write(f, h, _bytes_of(a))
+            f.write(h.digest())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename durable (POSIX); best effort where directories cannot be opened."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ---------------------------------------------------------------------------- decoding
+def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise CheckpointError(f"load: header has a duplicate key {dup!r}")
+    return d
+
+
+def _no_constants(name: str) -> Any:
+    raise CheckpointError(f"load: header contains the non-JSON constant {name}")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_specs(header: Any, fname: str) -> list[tuple[np.dtype, tuple[int, ...], int, int]]:
+    if not isinstance(header, dict) or set(header) != {"format", "version", "root", "arrays", "data_len"}:
+        raise CheckpointError(f"load: {fname}: header must be an object with keys format, version, root, "
+                              "arrays, data_len")
+    if header["format"] != FORMAT or header["version"] != VERSION:
+        raise CheckpointError(f"load: {fname}: header says format {header['format']!r} version "
+                              f"{header['version']!r}, expected {FORMAT!r} version {VERSION}")
+    arrays = header["arrays"]
+    if not isinstance(arrays, list):
+        raise CheckpointError(f"load: {fname}: 'arrays' must be a list")
+    specs, offset = [], 0
+    for i, s in enumerate(arrays):
+        if not isinstance(s, dict) or set(s) != {"dtype", "shape", "offset", "nbytes"}:
+            raise CheckpointError(f"load: {fname}: array {i} must have keys dtype, shape, offset, nbytes")
+        if not isinstance(s["dtype"], str) or s["dtype"] not in ALLOWED_DTYPES:
+            raise CheckpointError(f"load: {fname}: array {i} has dtype {s['dtype']!r}, which is not "
+                                  f"allowed (allowed: {sorted(ALLOWED_DTYPES)})")
+        shape = s["shape"]
+        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+                or not all(_is_int(d) and 0 <= d < 2**62 for d in shape)):
+            raise CheckpointError(f"load: {fname}: array {i} has invalid shape {shape!r}")
+        dt = np.dtype(s["dtype"])
+        expected = math.prod(shape) * dt.itemsize
+        if not _is_int(s["nbytes"]) or s["nbytes"] != expected:
+            raise CheckpointError(f"load: {fname}: array {i} of shape {tuple(shape)} and dtype {dt} needs "
+                                  f"{expected} bytes but the header says {s['nbytes']!r}")
+        if not _is_int(s["offset"]) or s["offset"] != offset:
+            raise CheckpointError(f"load: {fname}: array {i} starts at offset {s['offset']!r}, expected "
+                                  f"{offset} (arrays must be contiguous and in order)")
+        offset += expected
+        specs.append((dt, tuple(shape), s["offset"], expected))
+    if not _is_int(header["data_len"]) or header["data_len"] != offset:
+        raise CheckpointError(f"load: {fname}: data_len {header['data_len']!r} does not equal the "
+                              f"arrays' total size {offset}")
+    return specs
+
+
+class _Decoder:
+    def __init__(self, n_arrays: int, fname: str) -> None:
+        self.used = [False] * n_arrays
+        self.fname = fname
+        self.scalars: set[int] = set()
+
+    def fail(self, msg: str) -> CheckpointError:
+        return CheckpointError(f"load: {self.fname}: {msg}")
+
+    def ref(self, i: Any) -> int:
+        if not _is_int(i) or not 0 <= i < len(self.used):
+            raise self.fail(f"array reference {i!r} is out of range (0..{len(self.used) - 1})")
+        if self.used[i]:
+            raise self.fail(f"array {i} is referenced twice")
+        self.used[i] = True
+        return i
+
+    def node(self, x: Any, depth: int) -> Any:
+        """Validate a node; arrays become ``_Ref`` placeholders filled in after the data is read."""
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nesting deeper than {MAX_DEPTH}")
+        if x is None or isinstance(x, (bool, int, str)):
+            return x
+        if isinstance(x, float):
+            if not math.isfinite(x):
+                raise self.fail("non-finite float outside a $float node")
+            return x
+        if isinstance(x, list):
+            return [self.node(v, depth + 1) for v in x]
+        if not isinstance(x, dict) or len(x) != 1:
+            raise self.fail(f"invalid node of type {type(x).__name__}")
+        (tag, v), = x.items()
+        if tag == "$dict" and isinstance(v, dict):
+            return {k: self.node(w, depth + 1) for k, w in v.items()}
+        if tag == "$items" and isinstance(v, list):
+            out: dict[Any, Any] = {}
+            for item in v:
+                if (not isinstance(item, list) or len(item) != 2 or isinstance(item[0], bool)
+                        or not isinstance(item[0], (str, int))):
+                    raise self.fail("$items entries must be [str or int key, node]")
+                if item[0] in out:
+                    raise self.fail(f"duplicate dict key {item[0]!r}")
+                out[item[0]] = self.node(item[1], depth + 1)
+            return out
+        if tag == "$tuple" and isinstance(v, list):
+            return tuple(self.node(w, depth + 1) for w in v)
+        if tag == "$array":
+            return _Ref(self.ref(v), False)
+        if tag == "$scalar":
+            return _Ref(self.ref(v), True)
+        if tag == "$float" and isinstance(v, str) and len(v) == 16:
+            try:
+                return struct.unpack(">d", bytes.fromhex(v))[0]
+            except ValueError:
+                pass
+        raise self.fail(f"invalid node {tag!r}")
+
+
+class _Ref:
+    __slots__ = ("i", "scalar")
+
+    def __init__(self, i: int, scalar: bool) -> None:
+        self.i, self.scalar = i, scalar
+
+
+def _fill(x: Any, arrays: list[np.ndarray]) -> Any:
+    if isinstance(x, _Ref):
+        a = arrays[x.i]
+        if x.scalar:
+            if a.ndim:
+                raise CheckpointError(f"load: a $scalar node refers to an array of shape {a.shape}")
+            return a[()]
+        return a
+    if isinstance(x, list):
+        return [_fill(v, arrays) for v in x]
+    if isinstance(x, tuple):
+        return tuple(_fill(v, arrays) for v in x)
+    if isinstance(x, dict):
+        return {k: _fill(v, arrays) for k, v in x.items()}
+    return x
+
+
+def load(path: str | os.PathLike[str], max_header_bytes: int = MAX_HEADER_BYTES) -> Any:
+    """Read a checkpoint written by ``save``. Never unpickles; any malformed, truncated, corrupted or
+    hostile file raises ``CheckpointError`` (a ``ValueError``) saying what is wrong."""
+    fname = os.fspath(path)
+    with open(fname, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(_PREFIX.size)
+        if len(prefix) >= len(MAGIC) and prefix[:len(MAGIC)] != MAGIC:
+            kind = " (it looks like a NumPy .npz/zip file)" if prefix.startswith(b"PK") else \
+                " (it looks like a pickle)" if prefix[:1] == b"\x80" else ""
+            raise CheckpointError(f"load: {fname} is not a minigrad checkpoint{kind}: bad magic bytes "
+                                  f"{prefix[:len(MAGIC)]!r}")
+        if len(prefix) < _PREFIX.size or size < _PREFIX.size + _DIGEST:
+            raise CheckpointError(f"load: {fname} is truncated: {size} bytes, fewer than the "
+                                  f"{_PREFIX.size + _DIGEST}-byte minimum")
+        _, version, hlen = _PREFIX.unpack(prefix)
+        if version != VERSION:
+            raise CheckpointError(f"load: {fname} has format version {version}; this minigrad reads "
+                                  f"version {VERSION}")
+        if hlen > max_header_bytes:
+            raise CheckpointError(f"load: {fname}: header length {hlen} exceeds the limit of "
+                                  f"{max_header_bytes} bytes")
+        if _PREFIX.size + hlen + _DIGEST > size:
+            raise CheckpointError(f"load: {fname} is truncated: the header alone needs {hlen} bytes but "
+                                  f"the file has {size}")
+        raw = f.read(hlen)
+        if len(raw) != hlen:
+            raise CheckpointError(f"load: {fname} is truncated (header)")
+        try:
+            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_dupes,
+                                parse_constant=_no_constants)
+        except CheckpointError:
+            raise
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise CheckpointError(f"load: {fname}: header is not valid JSON ({type(exc).__name__}: "
+                                  f"{str(exc)[:200]})") from None
+        specs = _check_specs(header, fname)
+        expected = _PREFIX.size + hlen + header["data_len"] + _DIGEST
+        if size != expected:
+            what = "truncated" if size < expected else "has trailing bytes"
+            raise CheckpointError(f"load: {fname} {what}: the header describes {expected} bytes, the "
+                                  f"file has {size}")
+        dec = _Decoder(len(specs), fname)
+        try:
+            root = dec.node(header["root"], 0)
+        except RecursionError:
+            raise CheckpointError(f"load: {fname}: header nested too deeply") from None
+        if not all(dec.used):
+            raise CheckpointError(f"load: {fname}: array {dec.used.index(False)} is never referenced")
+        # Verify the digest over everything before it (streamed, bounded memory).
+        f.seek(0)
+        h = hashlib.sha256()
+        remaining = size - _DIGEST
+        while remaining:
+            chunk = f.read(min(_CHUNK, remaining))
+            if not chunk:
+                raise CheckpointError(f"load: {fname} shrank while being read")
+            h.update(chunk)
+            remaining -= len(chunk)
+        if f.read(_DIGEST) != h.digest():
+            raise CheckpointError(f"load: {fname} is corrupted: SHA-256 digest mismatch")
+        # Read the arrays (total size == data_len <= file size, validated above).
+        f.seek(_PREFIX.size + hlen)
+        arrays = []
+        for dt, shape, _, nbytes in specs:
+            try:
+                a = np.empty(shape, dt)
+            except (ValueError, MemoryError) as exc:
+                raise CheckpointError(f"load: {fname}: cannot allocate an array of shape {shape} "
+                                      f"({exc})") from None
+            if nbytes and f.readinto(_bytes_of(a)) != nbytes:
+                raise CheckpointError(f"load: {fname} is truncated (array data)")
+            if dt.kind == "b" and nbytes and a.view(np.uint8).max() > 1:
+                raise CheckpointError(f"load: {fname}: a bool array holds bytes other than 0 and 1")
+            arrays.append(a)
+    return _fill(root, arrays)
