@@ -24,8 +24,11 @@ from .tensor import Tensor
 
 def toposort(root: Node) -> list[Node]:
     """Nodes reachable from ``root``, every node after all nodes it depends on (iterative DFS)."""
+    # A node is marked when it is EXPANDED (not when pushed): marking at push time lets a node that is
+    # also reachable through a later-expanded sibling be emitted after that sibling's consumer, e.g.
+    # stack([h0, f(h0)]) would process h0 before f(h0) had sent it its gradient.
     order: list[Node] = []
-    seen = {id(root)}
+    seen: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
     pop, push = stack.pop, stack.append
     while stack:
@@ -33,11 +36,13 @@ def toposort(root: Node) -> list[Node]:
         if done:
             order.append(node)
             continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         push((node, True))
         for t in node.inputs:
             n = t._node
             if n is not None and id(n) not in seen:
-                seen.add(id(n))
                 push((n, False))
     return order
 
