@@ -121,6 +121,8 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, grads):
+        if type(grads) is not list:  # a one-piece split is a single-output node: the engine passes g
+            grads = [grads]
         gx = np.zeros(ctx.shape, ctx.dtype)
         for s, g in zip(ctx.slices, grads):
             if g is not None:
