@@ -371,7 +371,7 @@ class BCEWithLogits(Function):
     """Binary cross-entropy of logits x against targets y in [0, 1], with positive-class weight p
     (l = 1 + (p - 1) y):
 
-        loss = (1 - y) x + l * softplus(-x),     softplus(z) = max(z, 0) + log(1 + e^{-|z|})
+        loss = (1 - y) x + l * softplus(-x) = (1 - y) x - l min(x, 0) + l log(1 + e^{-|x|})
         dloss/dx = (1 - y) - l * sigmoid(-x)     (= sigmoid(x) - y when p = 1)
         dloss/dy = -x + (p - 1) * softplus(-x)
 
@@ -381,10 +381,12 @@ class BCEWithLogits(Function):
 
     @staticmethod
     def forward(ctx, x, y, *, pos_weight):
-        sp = np.logaddexp(0, -x)  # softplus(-x), stable
         lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
-        ctx.x, ctx.y, ctx.sp, ctx.lw, ctx.pw = x, y, sp, lw, pos_weight
-        return ((1 - y) * x + lw * sp).astype(x.dtype, copy=False)
+        tail = np.log1p(np.exp(-np.abs(x)))  # softplus(-x) = max(-x, 0) + tail
+        ctx.x, ctx.y, ctx.lw, ctx.pw = x, y, lw, pos_weight
+        ctx.sp = np.maximum(-x, 0) + tail
+        # the linear parts are combined first, so e.g. x = -30, y = 0 gives log1p(e^-30), not 0
+        return ((1 - y) * x - lw * np.minimum(x, 0) + lw * tail).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):

@@ -58,8 +58,11 @@ class Module:
     def __setattr__(self, key: str, value: Any) -> None:
         if "_params" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        self._params.pop(key, None)
-        self._modules.pop(key, None)
+        # replacing a registered entry by one of the same kind keeps its place in the order
+        if not isinstance(value, Parameter):
+            self._params.pop(key, None)
+        if not isinstance(value, (Module, list, tuple)):
+            self._modules.pop(key, None)
         if key in self._buffers:
             if value is not None and not isinstance(value, np.ndarray):
                 raise TypeError(f"{type(self).__name__}.{key} is a buffer: assign an ndarray or None, "
@@ -74,6 +77,8 @@ class Module:
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
             value = ModuleList(value)
             self._modules[key] = value
+        else:
+            self._modules.pop(key, None)
         object.__setattr__(self, key, value)
 
     def __delattr__(self, key: str) -> None:

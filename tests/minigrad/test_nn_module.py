@@ -1,0 +1,215 @@
+"""Module, Parameter, ModuleList, Sequential and the layers: registration, naming, modes, state dicts."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.nn import functional as F
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.drop = nn.Dropout(0.5)
+        self.scale = nn.Parameter(np.ones(4, np.float32))
+
+    def forward(self, x):
+        return self.drop(self.fc(x)) * self.scale
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+        self.heads = [nn.Linear(4, 2), nn.Linear(4, 1, bias=False)]
+        self.emb = nn.Embedding(5, 3)
+        self.register_buffer("count", np.zeros(2, np.int64))
+        self.not_a_param = mg.tensor([1.0])
+
+    def forward(self, idx):
+        h = self.block(self.emb(idx))
+        return self.heads[0](h), self.heads[1](h)
+
+
+NAMES = ["block.scale", "block.fc.weight", "block.fc.bias", "heads.0.weight", "heads.0.bias",
+         "heads.1.weight", "emb.weight"]
+
+
+def test_registration_and_dotted_names():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert sorted(names) == sorted(NAMES)
+    assert isinstance(net.heads, nn.ModuleList) and len(net.heads) == 2
+    assert net.block.fc.weight.name == "weight"  # attribute name on registration
+    net.name_parameters()
+    assert net.block.fc.weight.name == "block.fc.weight"
+    assert net.num_parameters() == 4 + 12 + 4 + 8 + 2 + 4 + 15
+    assert [n for n, _ in net.named_buffers()] == ["count"]
+    # a plain Tensor attribute is not a parameter; reassigning removes the registration
+    assert all(p is not net.not_a_param for p in net.parameters())
+    net.block.scale = None
+    assert "block.scale" not in dict(net.named_parameters())
+
+
+def test_shared_parameter_listed_once():
+    a = nn.Linear(2, 2)
+    seq = nn.Sequential(a, nn.Tanh(), a)
+    assert len(list(seq.parameters())) == 2
+
+
+def test_setattr_before_init_is_clear():
+    class Bad(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.zeros(2))
+
+    with pytest.raises(RuntimeError, match="super"):
+        Bad()
+
+
+def test_forward_backward_zero_grad():
+    net = Net()
+    out, out1 = net(np.array([[0, 1], [4, 2]]))
+    assert out.shape == (2, 2, 2) and out1.shape == (2, 2, 1)
+    (out.sum() + out1.sum()).backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_train_eval_recursive_and_dropout_modes():
+    net = Net()
+    assert net.training and net.block.drop.training
+    assert net.eval() is net
+    assert not any(m.training for m in net.modules())
+    x = mg.ones(100, 3)
+    y = net.block.drop(x)
+    assert y is x  # identity in eval mode
+    net.train()
+    y = net.block.drop(x)
+    assert set(np.unique(y.data)) <= {0.0, 2.0} and 0 < (y.data == 0).sum() < 300
+
+
+def test_state_dict_round_trip_and_copies():
+    a, b = Net(), Net()
+    a.count[...] = 7
+    sd = a.state_dict()
+    assert sorted(sd) == sorted([*NAMES, "count"])
+    sd["block.fc.weight"][...] = 0  # a copy: the model is unchanged
+    assert not np.all(a.block.fc.weight.data == 0)
+    res = b.load_state_dict(a.state_dict())
+    assert res.missing_keys == [] and res.unexpected_keys == []
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=n)
+    np.testing.assert_array_equal(b.count, [7, 7])
+    assert b.count.dtype == np.int64
+
+
+def test_load_state_dict_errors_name_and_shape_and_change_nothing():
+    net = Net()
+    before = net.state_dict()
+    sd = net.state_dict()
+    del sd["emb.weight"]
+    sd["extra"] = np.zeros(1)
+    with pytest.raises(KeyError, match=r"missing keys \['emb.weight'\].*unexpected keys \['extra'\]"):
+        net.load_state_dict(sd)
+    res = net.load_state_dict(sd, strict=False)
+    assert res.missing_keys == ["emb.weight"] and res.unexpected_keys == ["extra"]
+    sd = {k: v + 1 for k, v in before.items()}
+    sd["heads.0.weight"] = np.zeros((3, 4))
+    with pytest.raises(mg.ShapeError, match=r"'heads.0.weight' has shape \(3, 4\).*\(2, 4\)"):
+        net.load_state_dict(sd)
+    for k, v in net.state_dict().items():  # nothing was loaded
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_load_state_dict_casts_dtype_and_keeps_parameter_identity():
+    lin = nn.Linear(2, 2)
+    w = lin.weight
+    lin.load_state_dict({"weight": np.ones((2, 2), np.float64), "bias": [0.5, 0.5]})
+    assert lin.weight is w and w.dtype == np.float32 and np.all(w.data == 1)
+
+
+def test_to_double_in_place():
+    lin = nn.Linear(2, 3)
+    w = lin.weight
+    lin.double()
+    assert lin.weight is w and w.dtype == np.float64 and lin.bias.dtype == np.float64
+    assert lin(mg.tensor(np.ones((1, 2)))).dtype == np.float64
+    with pytest.raises(TypeError):
+        lin.to(np.int32)
+
+
+def test_repr_is_readable():
+    r = repr(Net())
+    assert "Linear(in_features=3, out_features=4, bias=True)" in r
+    assert "(heads): ModuleList(" in r and "(1): Linear(in_features=4, out_features=1, bias=False)" in r
+    assert "Embedding(5, 3)" in r and "Dropout(p=0.5)" in r
+    want = "Parameter(name='w', shape=(2, 3), dtype=float64)"
+    assert repr(nn.Parameter(np.zeros((2, 3)), name="w")) == want
+
+
+def test_sequential_and_modulelist_indexing():
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    assert len(seq) == 3 and isinstance(seq[1], nn.ReLU) and isinstance(seq[-1], nn.Linear)
+    head = seq[:2]
+    assert isinstance(head, nn.Sequential) and len(head) == 2 and head[0] is seq[0]
+    x = mg.randn(4, 2)
+    np.testing.assert_allclose(seq(x).data, seq[2](seq[1](seq[0](x))).data)
+    ml = nn.ModuleList([nn.Identity()])
+    ml.append(nn.Tanh()).extend([nn.Sigmoid()])
+    ml[0] = nn.ReLU()
+    assert [type(m).__name__ for m in ml] == ["ReLU", "Tanh", "Sigmoid"]
+    with pytest.raises(TypeError):
+        ml.append("not a module")
+    with pytest.raises(IndexError):
+        ml[5] = nn.ReLU()
+
+
+def test_forward_not_implemented_names_class():
+    class NoForward(nn.Module):
+        pass
+
+    with pytest.raises(NotImplementedError, match="NoForward"):
+        NoForward()(1)
+
+
+def test_linear_init_bounds_and_shapes_and_seed():
+    mg.manual_seed(3)
+    lin = nn.Linear(16, 5)
+    assert lin.weight.shape == (5, 16) and lin.bias.shape == (5,)
+    assert np.abs(lin.weight.data).max() <= 0.25 and np.abs(lin.bias.data).max() <= 0.25
+    assert lin.weight.data.std() > 0.1  # roughly U(-1/4, 1/4): std 0.144
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(nn.Linear(16, 5).weight.data, lin.weight.data)
+    a = nn.Linear(4, 4, rng=np.random.default_rng(1))
+    b = nn.Linear(4, 4, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    with pytest.raises(mg.ShapeError, match="in_features=16"):
+        lin(mg.ones(2, 3))
+
+
+def test_embedding_padding_idx_and_errors():
+    emb = nn.Embedding(4, 2, padding_idx=1)
+    assert np.all(emb.weight.data[1] == 0)
+    out = emb(np.array([[1, 2], [2, 3]]))
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad, [[0, 0], [0, 0], [2, 2], [1, 1]])
+    with pytest.raises(IndexError, match="outside"):
+        emb(np.array([4]))
+    with pytest.raises(TypeError, match="integer"):
+        emb(np.array([0.5]))
+
+
+def test_dropout_seeded_and_rescaled():
+    x = mg.ones(1000, dtype="float64")
+    a = nn.Dropout(0.3, rng=np.random.default_rng(0))(x)
+    b = nn.Dropout(0.3, rng=np.random.default_rng(0))(x)
+    np.testing.assert_array_equal(a.data, b.data)
+    kept = a.data != 0
+    np.testing.assert_allclose(a.data[kept], 1 / 0.7)
+    assert 0.25 < 1 - kept.mean() < 0.35
+    assert np.all(F.dropout(x, 1.0).data == 0)
+    with pytest.raises(ValueError):
+        nn.Dropout(1.5)
