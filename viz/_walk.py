@@ -1,0 +1,103 @@
+"""Iterative traversal of the graph minigrad recorded, and :func:`retain_grads`.
+
+The graph is read through the public structure of the engine only: ``Tensor.node`` (the op application
+that produced a tensor, None for a leaf), ``Tensor._idx`` (which output of a multi-output node),
+``Node.inputs``, ``Node.scope``, ``Node.name``, ``Node.n_out``. Nothing is modified except that
+:func:`retain_grads` asks tensors to keep their gradient (``Tensor.retain_grad``, a hook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from minigrad import Node, Tensor
+
+
+@dataclass
+class Walk:
+    """The reachable graph. Sources in ``edges`` are encoded as ints: ``i >= 0`` is ``nodes[i]``,
+    ``i < 0`` is ``leaves[-i - 1]``."""
+
+    nodes: list[Node] = field(default_factory=list)
+    leaves: list[Tensor] = field(default_factory=list)
+    #: (node index, output index) -> the Tensor object of that output (as seen by a consumer or a root)
+    outputs: dict[tuple[int, int], Tensor] = field(default_factory=dict)
+    #: (source, consumer node index, output index of the source) for every input of every node
+    edges: list[tuple[int, int, int]] = field(default_factory=list)
+    #: the roots as sources
+    roots: list[tuple[int, int]] = field(default_factory=list)
+
+
+def as_roots(tensor: Any) -> list[Tensor]:
+    """``tensor`` as a non-empty list of Tensors (one Tensor or a sequence of them)."""
+    if isinstance(tensor, Tensor):
+        return [tensor]
+    if isinstance(tensor, (list, tuple)) and tensor and all(isinstance(t, Tensor) for t in tensor):
+        return list(tensor)
+    raise TypeError(f"viz: expected a minigrad Tensor or a non-empty list/tuple of Tensors, "
+                    f"got {type(tensor).__name__}")
+
+
+def walk(roots: Sequence[Tensor]) -> Walk:
+    """Every node and leaf reachable from ``roots`` (explicit stack, no recursion)."""
+    w = Walk()
+    nodes, leaves, outputs, edges = w.nodes, w.leaves, w.outputs, w.edges
+    nid: dict[int, int] = {}
+    lid: dict[int, int] = {}
+    stack: list[Node] = []
+    for r in roots:
+        n = r.node
+        if n is None:
+            j = lid.get(id(r))
+            if j is None:
+                j = lid[id(r)] = len(leaves)
+                leaves.append(r)
+            w.roots.append((-j - 1, 0))
+            continue
+        i = nid.get(id(n))
+        if i is None:
+            i = nid[id(n)] = len(nodes)
+            nodes.append(n)
+            stack.append(n)
+        outputs.setdefault((i, r._idx), r)
+        w.roots.append((i, r._idx))
+    pop, push = stack.pop, stack.append
+    while stack:
+        n = pop()
+        i = nid[id(n)]
+        for t in n.inputs:
+            p = t.node
+            if p is None:
+                j = lid.get(id(t))
+                if j is None:
+                    j = lid[id(t)] = len(leaves)
+                    leaves.append(t)
+                edges.append((-j - 1, i, 0))
+            else:
+                k = nid.get(id(p))
+                if k is None:
+                    k = nid[id(p)] = len(nodes)
+                    nodes.append(p)
+                    push(p)
+                idx = t._idx
+                if (k, idx) not in outputs:
+                    outputs[(k, idx)] = t
+                edges.append((k, i, idx))
+    return w
+
+
+def retain_grads(tensor: Tensor | Iterable[Tensor]) -> int:
+    """Ask every intermediate (non-leaf) tensor of the graph behind ``tensor`` to keep its gradient.
+
+    Call it after the forward pass and before ``backward()``; then :func:`viz.draw` shows (and colours
+    by) the gradient norm ``||dL/dz||`` of every intermediate ``z``, e.g. of the hidden state at every
+    time step. Leaves (parameters) keep their gradient anyway. Uses ``Tensor.retain_grad`` (a backward
+    hook); the engine is not modified. Returns the number of tensors that will retain their gradient.
+    """
+    roots = as_roots(list(tensor) if not isinstance(tensor, Tensor) else tensor)
+    w = walk(roots)
+    for t in w.outputs.values():
+        t.retain_grad()
+    return len(w.outputs)

@@ -1,0 +1,173 @@
+"""Rendering with the system Graphviz ``dot`` binary, and Jupyter display.
+
+``dot`` runs as a subprocess without a shell, in its own process group, with a timeout; the picture
+is written atomically (temporary file in the target directory, then ``os.replace``), so a failed
+render leaves no file behind. A missing ``dot``, a timeout and a crash (non-zero exit or death by a
+signal) all raise :class:`RenderError`, whose message says what happened and how to install Graphviz.
+The DOT source (``graph.source``) never needs the binary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+FORMATS = ("svg", "png", "pdf", "dot")
+DEFAULT_TIMEOUT = 60.0
+INSTALL_HINT = (
+    "Install Graphviz so that the `dot` program is on PATH: `sudo apt-get install graphviz` "
+    "(Debian/Ubuntu), `brew install graphviz` (macOS), or see https://graphviz.org/download/. "
+    "The DOT source is available without it: `graph.source`."
+)
+
+
+class RenderError(RuntimeError):
+    """Graphviz ``dot`` could not render the graph: not installed, timed out or crashed."""
+
+
+def _source(graph: Any) -> str:
+    if isinstance(graph, graphviz.Digraph | graphviz.Graph):
+        return graph.source
+    if isinstance(graph, str):
+        return graph
+    raise TypeError(f"render: expected a graphviz.Digraph (e.g. from viz.draw) or DOT source str, "
+                    f"got {type(graph).__name__}")
+
+
+def _check_format(fmt_in: str) -> str:
+    fmt = str(fmt_in).lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"render: format must be one of {', '.join(FORMATS)}, got {fmt_in!r}")
+    return fmt
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and everything it started (it leads its own process group)."""
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
+def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know from graphviz)
+         timeout: float = DEFAULT_TIMEOUT, dot: str = "dot") -> bytes:
+    """The rendered picture as bytes (``dot -T<format>``, source on stdin, image on stdout)."""
+    fmt = _check_format(format)
+    src = _source(graph).encode("utf-8")
+    if fmt == "dot":
+        return src
+    if timeout is None or not timeout > 0:
+        raise ValueError(f"render: timeout must be a positive number of seconds, got {timeout!r}")
+    args = [str(dot), f"-T{fmt}"]
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, shell=False,
+                                start_new_session=os.name == "posix")
+    except FileNotFoundError:
+        raise RenderError(f"Graphviz `{dot}` was not found on PATH, so the graph cannot be rendered "
+                          f"to {fmt}. {INSTALL_HINT}") from None
+    except PermissionError as exc:
+        raise RenderError(f"Graphviz `{dot}` could not be executed ({exc}). {INSTALL_HINT}") from None
+    try:
+        out, err = proc.communicate(src, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        proc.communicate()
+        raise RenderError(
+            f"Graphviz `{dot}` did not finish rendering to {fmt} within {timeout:g} s and was killed "
+            f"(the graph may be too large: draw with a smaller max_steps/node_budget, or pass a longer "
+            f"timeout). {INSTALL_HINT}") from None
+    except BaseException:
+        _kill(proc)
+        proc.communicate()
+        raise
+    rc = proc.returncode
+    msg = err.decode("utf-8", "replace").strip()
+    detail = f"; its error output was: {msg[-2000:]}" if msg else ""
+    if rc < 0:
+        try:
+            sig = signal.Signals(-rc).name
+        except ValueError:
+            sig = f"signal {-rc}"
+        raise RenderError(f"Graphviz `{dot}` crashed: it was killed by {sig} while rendering to {fmt}"
+                          f"{detail}. This is a bug in Graphviz; a smaller graph (max_steps) or another "
+                          f"Graphviz version may work. {INSTALL_HINT}")
+    if rc != 0:
+        raise RenderError(f"Graphviz `{dot}` failed with exit status {rc} while rendering to {fmt}"
+                          f"{detail}. {INSTALL_HINT}")
+    if not out:
+        raise RenderError(f"Graphviz `{dot}` produced no output for format {fmt}{detail}. {INSTALL_HINT}")
+    return out
+
+
+def render(graph: Any, path: str | os.PathLike, format: str | None = None, *,  # noqa: A002
+           timeout: float = DEFAULT_TIMEOUT, dot: str = "dot") -> Path:
+    """Render ``graph`` (a ``graphviz.Digraph`` or DOT source) to ``path`` with Graphviz ``dot``.
+
+    ``format`` is ``svg``, ``png``, ``pdf`` or ``dot`` (the source itself; no binary needed); by
+    default it is taken from the file extension of ``path``. The file is written atomically. Raises
+    :class:`RenderError` if ``dot`` is missing, times out (``timeout`` seconds) or crashes, and
+    ``ValueError`` for an unknown format. Returns the path written.
+    """
+    path = Path(path)
+    if format is None:
+        guess = path.suffix.lstrip(".").lower()
+        guess = "dot" if guess == "gv" else guess
+        if guess not in FORMATS:
+            raise ValueError(f"render: cannot tell the format from the file name {str(path)!r}; pass "
+                             f"format= one of {', '.join(FORMATS)}")
+        fmt = guess
+    else:
+        fmt = _check_format(format)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"render: the directory {str(parent)!r} of {str(path)!r} does not exist")
+    data = pipe(graph, fmt, timeout=timeout, dot=dot)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class Drawing(graphviz.Digraph):
+    """What :func:`viz.draw` returns: a ``graphviz.Digraph`` (``.source``, ``.node``, ...) that
+    displays itself in Jupyter through :func:`pipe` (timeout, :class:`RenderError`), plus ``info``:
+    a dict describing what was drawn (view, steps, elided steps, node and edge counts, seconds)."""
+
+    info: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.info = {}
+
+    def render_to(self, path: str | os.PathLike, format: str | None = None, *,  # noqa: A002
+                  timeout: float = DEFAULT_TIMEOUT) -> Path:
+        """Same as ``viz.render(self, path, format, timeout=timeout)``."""
+        return render(self, path, format, timeout=timeout)
+
+    def _repr_svg_(self) -> str:
+        return pipe(self, "svg").decode("utf-8")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **_: Any) -> dict[str, str]:
+        try:
+            return {"image/svg+xml": self._repr_svg_()}
+        except RenderError as exc:
+            return {"text/plain": f"viz: cannot display the drawing: {exc}"}
