@@ -145,6 +145,8 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 cur += g
             else:
                 cur = cur + g
+                if type(cur) is not np.ndarray:  # 0-d + 0-d gives a NumPy scalar: += would not be in place
+                    cur = np.asarray(cur)
                 owned.add(id(cur))
                 slot[k] = cur
         if not retain_graph:
@@ -175,4 +177,4 @@ def _finish_leaves(leaf: dict[int, list], owned: set[int]) -> None:
         if t.grad is None:
             t.grad = g if id(g) in owned else g.copy()
         else:
-            t.grad = t.grad + g
+            t.grad = np.asarray(t.grad + g)  # an ndarray also for 0-d grads

@@ -28,6 +28,7 @@ Everything an op stores on ``ctx`` is dropped after backward unless ``retain_gra
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -83,9 +84,13 @@ class Node:
         return f"<Node {self.name} scope={'/'.join(self.scope) or '-'} inputs={len(self.inputs)}>"
 
 
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # not "/minigrad/": user code may live
+# in a directory of that name (tests/minigrad/...)
+
+
 def _user_stack() -> list[str]:
     """The creation stack without minigrad's own frames (recorded in anomaly mode only)."""
-    frames = [f for f in traceback.extract_stack()[:-3] if "/minigrad/" not in f.filename]
+    frames = [f for f in traceback.extract_stack()[:-3] if not f.filename.startswith(_PKG_DIR)]
     return traceback.format_list(frames[-4:])
 
 
@@ -139,7 +144,10 @@ class Function:
                     _check_finite(o, ctx, "forward")
             make = Tensor._make
             node = ctx if record else None
-            return tuple([make(o, node, i) for i, o in enumerate(out)])
+            return tuple([make(o if type(o) is np.ndarray else np.asarray(o), node, i)
+                          for i, o in enumerate(out)])
+        if type(out) is not np.ndarray:  # ufuncs on 0-d arrays give NumPy scalars; user ops may give lists
+            out = np.asarray(out)
         if _state.anomaly:
             _check_finite(out, ctx, "forward")
         return Tensor._make(out, ctx if record else None, 0)
