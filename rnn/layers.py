@@ -256,7 +256,7 @@ class RNNBase(Module):
                     outs[t] = mg.where(m, new[0], 0.0)
                 zero = False
                 if rec is not None:
-                    rec._record(layer, direction, t, state[0])
+                    rec._record(self, layer, direction, t + t0, state[0])
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
         return out, state
 
