@@ -268,8 +268,8 @@ class Tensor:
     def flatten(self) -> Tensor: return ops.reshape(self, (-1,))
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and not isinstance(axes[0], int):
-            axes = tuple(axes[0])
-        if len(axes) == 2 and self.ndim != 2:  # torch-style swap of two axes
+            axes = tuple(axes[0])  # one sequence: a permutation (NumPy)
+        elif len(axes) == 2 and self.ndim >= 2:  # two ints: swap them (PyTorch; x.transpose(0, 1) on 2-D too)
             perm = list(range(self.ndim))
             perm[axes[0]], perm[axes[1]] = perm[axes[1]], perm[axes[0]]
             axes = tuple(perm)

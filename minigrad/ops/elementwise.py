@@ -11,7 +11,7 @@ from .. import dtypes
 from ..function import Function
 from ..kernels import elementwise as K
 from ..tensor import Tensor
-from .broadcast import binary, lift, unbroadcast
+from .broadcast import ShapeError, binary, describe, lift, unbroadcast
 
 
 def run(kernel: Any, x: np.ndarray, *more: Any) -> np.ndarray:
@@ -303,7 +303,12 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     """``x`` where ``condition`` else ``y`` (broadcasting); the condition gets no gradient."""
     c = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=bool))
     like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
-    return Where.apply(c, lift(x, like), lift(y, like))
+    x, y = lift(x, like), lift(y, like)
+    try:
+        return Where.apply(c, x, y)
+    except ValueError:
+        raise ShapeError(f"where: cannot broadcast condition, x and y of shapes "
+                         f"{c.shape} [{c.dtype}], {describe(x, y).replace(' and ', ', ')}") from None
 
 
 def astype(x: Tensor, dtype: dtypes.DTypeLike) -> Tensor:

@@ -155,7 +155,9 @@ def reshape(x: Tensor, shape: Sequence[int] | int) -> Tensor:
 
 def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
     if axes is not None:
-        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+        if any(not -x.ndim <= int(a) < x.ndim for a in axes):
+            raise ShapeError(f"transpose: axes {tuple(axes)} are out of range for {describe(x)}")
+        axes = tuple(int(a) % x.ndim for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ShapeError(f"transpose: axes {axes} are not a permutation for {describe(x)}")
     return Transpose.apply(x, axes=axes)
