@@ -42,7 +42,8 @@ def _label(i: int, t: Tensor) -> str:
     return f"input {i}" + (f" ({t.name})" if t.name else "") + f" {t.shape}"
 
 
-def _analytic_pass(outs: list[Tensor], seeds: list[np.ndarray], targets: list[Tensor]) -> list[np.ndarray]:
+def _analytic_pass(outs: list[Tensor], seeds: list[np.ndarray], targets: list[Tensor],
+                   labels: list[str]) -> list[np.ndarray]:
     """Gradients of sum_o <seed_o, out_o> w.r.t. every target (zeros where none flows)."""
     for t in targets:
         t.grad = None
@@ -56,7 +57,7 @@ def _analytic_pass(outs: list[Tensor], seeds: list[np.ndarray], targets: list[Te
             res.append(np.zeros(t.shape))
             continue
         if g.shape != t.shape or g.dtype != t.dtype:
-            raise GradcheckError(f"gradcheck: gradient of {_label(i, t)} [{t.dtype}] has shape "
+            raise GradcheckError(f"gradcheck: gradient of {labels[i]} [{t.dtype}] has shape "
                                  f"{g.shape} and dtype {g.dtype}")
         res.append(g.astype(np.float64))
     return res
@@ -73,6 +74,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
     """
     inputs = list(inputs)
     targets = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    labels = [_label(k, t) for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not targets:
         raise ValueError("gradcheck: no input requires grad")
     for t in targets:
@@ -91,7 +93,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
                 v = rng.standard_normal(n_out)
                 us = [rng.standard_normal(t.shape) for t in targets]
                 seeds = np.split(v, np.cumsum(sizes)[:-1])
-                grads = _analytic_pass(outs, list(seeds), targets)
+                grads = _analytic_pass(outs, list(seeds), targets, labels)
                 analytic = sum(float(np.sum(g * u)) for g, u in zip(grads, us))
                 origs = [t.data.copy() for t in targets]
                 for t, u in zip(targets, us):
@@ -112,7 +114,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
             for j in range(n_out):
                 e = np.zeros(n_out)
                 e[j] = 1.0
-                rows.append(_analytic_pass(outs, list(np.split(e, np.cumsum(sizes)[:-1])), targets))
+                rows.append(_analytic_pass(outs, list(np.split(e, np.cumsum(sizes)[:-1])), targets, labels))
             for i, t in enumerate(targets):
                 flat = t.data.reshape(-1)
                 if not flat.flags.writeable or not np.shares_memory(flat, t.data):
@@ -133,7 +135,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
                 for j, k in zip(*np.nonzero(bad)):
                     idx = np.unravel_index(k, t.shape) if t.shape else ()
                     failures.append((float(err[j, k]),
-                                     f"{_label(targets.index(t), t)} at {tuple(int(x) for x in idx)}, "
+                                     f"{labels[i]} at {tuple(int(x) for x in idx)}, "
                                      f"output {j}: analytic {analytic[j, k]:.6g} numeric "
                                      f"{numeric[j, k]:.6g} |diff| {err[j, k]:.3g}"))
         if failures:
