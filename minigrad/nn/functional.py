@@ -293,6 +293,7 @@ class CrossEntropy(Function):
         gx = np.exp(ctx.logp)
         gx[np.arange(len(ctx.ts)), ctx.ts] -= 1
         gx *= scale[:, None]
+        gx[ctx.w == 0] = 0  # ignored rows: exactly +0 (not -0 from (p - 1) * 0)
         return _class_back(gx, ctx.xshape)
 
 
