@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -105,9 +104,6 @@ class Sequential(ModuleList):
         if isinstance(i, slice):
             return Sequential(*list(self._modules.values())[i])
         return super().__getitem__(i)
-
-    def __iter__(self) -> Iterator[Module]:
-        return super().__iter__()
 
 
 class _Activation(Module):

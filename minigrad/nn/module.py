@@ -300,7 +300,7 @@ class ModuleList(Module):
     def __getitem__(self, i: int | slice) -> Any:
         mods = list(self._modules.values())
         if isinstance(i, slice):
-            return type(self)(mods[i]) if type(self) is ModuleList else ModuleList(mods[i])
+            return ModuleList(mods[i])
         return mods[i]
 
     def __setitem__(self, i: int, m: Module) -> None:
