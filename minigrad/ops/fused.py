@@ -13,6 +13,7 @@ example) of one float dtype; float32 stays float32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -26,10 +27,43 @@ __all__ = ["GRUCell", "LSTMCell", "RNNCell", "gru_cell", "lstm_cell", "rnn_cell"
 
 
 def _c2(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous 2-D array (a view when possible): kernels see one layout only."""
+    """``a`` as a C-contiguous, aligned 2-D array (a view when possible): kernels see one layout only."""
     if a.ndim == 1:
         a = a.reshape(1, -1)
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    f = a.flags
+    return a if f.c_contiguous and f.aligned else np.array(a, order="C")
+
+
+_ENTRY: dict[tuple[str, np.dtype], Callable[..., None]] = {}
+
+
+def _kernel(name: str, dtype: np.dtype) -> Callable[..., None]:
+    """The compiled kernel ``name`` for C-contiguous aligned 2-D arrays of ``dtype``.
+
+    Numba's dispatcher re-derives the Numba type of every argument on every call (about 0.3 us an
+    array on this machine class); here the (B, H) step kernels are called once per time step, so the
+    overload is compiled (or loaded from the on-disk cache) once per dtype and its compiled entry point
+    is called directly. Safe because every caller passes exactly that signature: arrays made by
+    ``_c2`` or ``np.empty`` of the checked dtype, and Python bools. Under ``NUMBA_DISABLE_JIT=1`` this
+    is the pure-Python kernel.
+    """
+    fn = _ENTRY.get((name, dtype))
+    if fn is None:
+        fn = getattr(K, name)
+        if hasattr(fn, "compile"):  # a Numba dispatcher (JIT enabled)
+            import numba
+
+            arr = numba.typeof(np.empty((1, 1), dtype))
+            nargs = fn.py_func.__code__.co_argcount
+            flags = _FLAG_ARGS.get(name, ())
+            sig = tuple(numba.types.boolean if i in flags else arr for i in range(nargs))
+            fn = fn.compile(sig)
+        _ENTRY[(name, dtype)] = fn
+    return fn
+
+
+#: positions of the bool (not array) arguments of kernels that have any
+_FLAG_ARGS = {"lstm_backward": (5, 6)}
 
 
 class LSTMCell(Function):
@@ -61,7 +95,7 @@ class LSTMCell(Function):
         c = np.empty((B, H), dt)
         act = np.empty((B, 4 * H), dt)
         tc = np.empty((B, H), dt)
-        K.lstm_forward(g2, c2, h, c, act, tc)
+        _kernel("lstm_forward", dt)(g2, c2, h, c, act, tc)
         ctx.act, ctx.c_prev, ctx.tc = act, c2, tc
         ctx.shapes = (gates.shape, shape)
         return h.reshape(shape), c.reshape(shape)
@@ -73,9 +107,9 @@ class LSTMCell(Function):
         gshape, cshape = ctx.shapes
         dgates = np.empty(act.shape, act.dtype)
         dc_prev = np.empty(c_prev.shape, act.dtype)
-        K.lstm_backward(act, c_prev, tc,
-                        tc if gh is None else _c2(gh), tc if gc is None else _c2(gc),
-                        gh is not None, gc is not None, dgates, dc_prev)
+        _kernel("lstm_backward", act.dtype)(act, c_prev, tc,
+                                            tc if gh is None else _c2(gh), tc if gc is None else _c2(gc),
+                                            gh is not None, gc is not None, dgates, dc_prev)
         return dgates.reshape(gshape), (dc_prev.reshape(cshape) if ctx.needs_input_grad[1] else None)
 
 
@@ -106,7 +140,7 @@ class GRUCell(Function):
         B, H = h2.shape
         h = np.empty((B, H), h2.dtype)
         act = np.empty((B, 4 * H), h2.dtype)
-        K.gru_forward(_c2(gi), _c2(gh), h2, h, act)
+        _kernel("gru_forward", h2.dtype)(_c2(gi), _c2(gh), h2, h, act)
         ctx.act, ctx.h_prev = act, h2
         ctx.shapes = (gi.shape, shape)
         return h.reshape(shape)
@@ -119,7 +153,7 @@ class GRUCell(Function):
         dgi = np.empty((B, 3 * H), act.dtype)
         dgh = np.empty((B, 3 * H), act.dtype)
         dh_prev = np.empty((B, H), act.dtype)
-        K.gru_backward(act, h_prev, _c2(g), dgi, dgh, dh_prev)
+        _kernel("gru_backward", act.dtype)(act, h_prev, _c2(g), dgi, dgh, dh_prev)
         ngi, ngh, nh = ctx.needs_input_grad
         return (dgi.reshape(gshape) if ngi else None, dgh.reshape(gshape) if ngh else None,
                 dh_prev.reshape(hshape) if nh else None)
@@ -141,10 +175,7 @@ class RNNCell(Function):
     def forward(ctx, pre, *, nonlinearity):
         p2 = _c2(pre)
         h = np.empty(p2.shape, p2.dtype)
-        if nonlinearity == "tanh":
-            K.rnn_tanh_forward(p2, h)
-        else:
-            K.rnn_relu_forward(p2, h)
+        _kernel("rnn_relu_forward" if nonlinearity == "relu" else "rnn_tanh_forward", p2.dtype)(p2, h)
         ctx.h, ctx.relu = h, nonlinearity == "relu"
         return h.reshape(pre.shape)
 
@@ -152,7 +183,7 @@ class RNNCell(Function):
     def backward(ctx, g):
         h = ctx.h
         dpre = np.empty(h.shape, h.dtype)
-        (K.rnn_relu_backward if ctx.relu else K.rnn_tanh_backward)(h, _c2(g), dpre)
+        _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g), dpre)
         return dpre.reshape(g.shape)
 
 
@@ -165,44 +196,77 @@ def _as_tensor(x: Any, op: str, arg: str) -> Tensor:
     raise TypeError(f"{op}: {arg} must be a Tensor or ndarray, got {type(x).__name__}")
 
 
-def _check(op: str, args: dict[str, Tensor], widths: dict[str, int]) -> int:
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check(op: str, args: dict[str, Tensor], widths: dict[str, int]) -> None:
     """Check that every argument is (B, k*H) or (k*H,) for its width k, with one B and one H, and that
-    all share one float dtype. Returns H. Raises ShapeError/TypeError naming the op, shapes, dtypes."""
+    all share one float dtype; raise ShapeError/TypeError naming the op, the shapes and the dtypes.
+    (The ops try ``_ok`` first, which accepts the common 2-D case in a few comparisons.)
+    """
+    ts = list(args.values())
+    t0 = ts[0]
+    dt = t0.data.dtype
+    nd = t0.data.ndim
+    H = ts[-1].data.shape[-1] if ts[-1].data.ndim else -1
+    ok = dt in _FLOATS and nd in (1, 2)
+    if ok:
+        B = t0.data.shape[0]
+        for t, w in zip(ts, widths.values()):
+            d = t.data
+            if d.dtype != dt or d.ndim != nd or d.shape[-1] != w * H or (nd == 2 and d.shape[0] != B):
+                ok = False
+                break
+    if ok:
+        return
     desc = ", ".join(f"{k} {t.shape} [{t.dtype}]" for k, t in args.items())
-    dts = {t.dtype for t in args.values()}
+    dts = {t.dtype for t in ts}
     if len(dts) != 1:
         raise TypeError(f"{op}: inputs must share one dtype, got {desc}")
-    dt = next(iter(dts))
-    if dt not in (np.float32, np.float64):
+    if dt not in _FLOATS:
         raise TypeError(f"{op}: inputs must be float32 or float64, got {desc}")
-    ndims = {t.ndim for t in args.values()}
-    if len(ndims) != 1 or next(iter(ndims)) not in (1, 2):
+    if len({t.ndim for t in ts}) != 1 or nd not in (1, 2):
         raise ShapeError(f"{op}: inputs must all be 2-D (batch, features) or all 1-D, got {desc}")
-    last = next(reversed(args))
-    H = args[last].shape[-1]
     want = ", ".join(f"{k} (B, {'' if w == 1 else w}H)" for k, w in widths.items())
-    bs = {t.shape[0] for t in args.values()} if next(iter(ndims)) == 2 else {1}
-    if len(bs) != 1 or any(t.shape[-1] != w * H for t, w in zip(args.values(), widths.values())):
-        raise ShapeError(f"{op}: expected {want} with H = {H}, got {desc}")
-    return H
+    raise ShapeError(f"{op}: expected {want} with H = {H}, got {desc}")
+
+
+def _ok(dt: np.dtype, *arrays: np.ndarray) -> bool:
+    """Fast path of the checks: one float dtype (``char`` 'f' or 'd'), all 2-D, one batch size."""
+    if dt.char not in "fd":
+        return False
+    a0 = arrays[0]
+    if a0.ndim != 2:
+        return False
+    b = a0.shape[0]
+    for a in arrays:
+        if a.dtype != dt or a.ndim != 2 or a.shape[0] != b:
+            return False
+    return True
 
 
 def lstm_cell(gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
     """``(h, c)`` of one LSTM step from the gate pre-activations ``gates`` (B, 4H) in PyTorch order
     i, f, g, o and the previous cell state ``c_prev`` (B, H). One graph node (see ``LSTMCell``)."""
-    gates = _as_tensor(gates, "lstm_cell", "gates")
-    c_prev = _as_tensor(c_prev, "lstm_cell", "c_prev")
-    _check("lstm_cell", {"gates": gates, "c_prev": c_prev}, {"gates": 4, "c_prev": 1})
+    if type(gates) is not Tensor or type(c_prev) is not Tensor:
+        gates = _as_tensor(gates, "lstm_cell", "gates")
+        c_prev = _as_tensor(c_prev, "lstm_cell", "c_prev")
+    g, c = gates.data, c_prev.data
+    if not (_ok(c.dtype, g, c) and g.shape[1] == 4 * c.shape[1]):
+        _check("lstm_cell", {"gates": gates, "c_prev": c_prev}, {"gates": 4, "c_prev": 1})
     return LSTMCell.apply(gates, c_prev)
 
 
 def gru_cell(gi: Tensor, gh: Tensor, h_prev: Tensor) -> Tensor:
     """``h`` of one GRU step from ``gi = x W_ih^T + b_ih`` and ``gh = h_prev W_hh^T + b_hh`` (B, 3H) in
     PyTorch order r, z, n, and ``h_prev`` (B, H). One graph node (see ``GRUCell``)."""
-    gi = _as_tensor(gi, "gru_cell", "gi")
-    gh = _as_tensor(gh, "gru_cell", "gh")
-    h_prev = _as_tensor(h_prev, "gru_cell", "h_prev")
-    _check("gru_cell", {"gi": gi, "gh": gh, "h_prev": h_prev}, {"gi": 3, "gh": 3, "h_prev": 1})
+    if type(gi) is not Tensor or type(gh) is not Tensor or type(h_prev) is not Tensor:
+        gi = _as_tensor(gi, "gru_cell", "gi")
+        gh = _as_tensor(gh, "gru_cell", "gh")
+        h_prev = _as_tensor(h_prev, "gru_cell", "h_prev")
+    a, b, h = gi.data, gh.data, h_prev.data
+    if not (_ok(h.dtype, a, b, h) and a.shape[1] == 3 * h.shape[1] and b.shape[1] == a.shape[1]):
+        _check("gru_cell", {"gi": gi, "gh": gh, "h_prev": h_prev}, {"gi": 3, "gh": 3, "h_prev": 1})
     return GRUCell.apply(gi, gh, h_prev)
 
 
@@ -210,6 +274,9 @@ def rnn_cell(pre: Tensor, nonlinearity: Literal["tanh", "relu"] = "tanh") -> Ten
     """``h = tanh(pre)`` or ``relu(pre)`` of one Elman RNN step as one fused node (see ``RNNCell``)."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    pre = _as_tensor(pre, "rnn_cell", "pre")
-    _check("rnn_cell", {"pre": pre}, {"pre": 1})
+    if type(pre) is not Tensor:
+        pre = _as_tensor(pre, "rnn_cell", "pre")
+    p = pre.data
+    if not _ok(p.dtype, p):
+        _check("rnn_cell", {"pre": pre}, {"pre": 1})
     return RNNCell.apply(pre, nonlinearity=nonlinearity)
