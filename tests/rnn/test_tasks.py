@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from rnn.tasks import TASKS, get_task
-from rnn.tasks import adding, charlm, classify, copy, forecast, seq2seq
+from rnn.tasks import TASKS, adding, charlm, classify, copy, forecast, get_task, seq2seq
 from rnn.tasks.base import batch_rng, chunked_backward, cross_entropy, mse, one_hot
 
 ALL = ["adding", "copy", "charlm", "forecast", "seq2seq", "classify"]
@@ -54,7 +53,7 @@ def test_mse_gradcheck():
 
 
 def test_get_task_unknown_name():
-    with pytest.raises(ValueError, match="unknown task 'nope'.*adding"):
+    with pytest.raises(ValueError, match=r"unknown task 'nope'.*adding"):
         get_task("nope")
     assert isinstance(get_task("memory"), copy.CopyTask)
 
@@ -248,7 +247,7 @@ def test_mackey_glass_is_bounded_and_chaotic_looking():
 def test_forecast_last_value_baseline():
     task = get_task("forecast", seq_len=10)
     model = task.build_model("gru", 4)
-    m, base = task.one_step(model)
+    _, base = task.one_step(model)
     x = task.test_part
     assert np.isclose(base, np.mean((x[:-1][20:] - x[1:][20:]) ** 2), rtol=1e-6)
     mh, bh = task.multi_step(model, horizon=5, n=10)
