@@ -61,10 +61,10 @@ def _softplus_backward(g, x, out):
 
 
 def _abs_backward(g, x, out):
-    """dL/dx = g * sign(x)  (abs'(0) = 0)."""
+    """dL/dx = g * sign(x)  (abs'(0) = 0; a NaN x gives NaN, as NumPy's g * sign(x))."""
     for i in range(g.size):
         v = x[i]
-        out[i] = g[i] if v > 0 else (-g[i] if v < 0 else 0.0 * g[i])
+        out[i] = g[i] if v > 0 else (-g[i] if v < 0 else g[i] * (0.0 * v))
 
 
 def _clip_backward(g, x, lo, hi, out):

@@ -1,0 +1,237 @@
+"""Numba kernels against NumPy references (jitted ``K.name`` and pure-Python ``K._name``), NaN/inf
+propagation, lazy compilation (``import minigrad`` imports no Numba), and the cache fallback for
+read-only installs."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigrad.kernels import _jit
+from minigrad.kernels import elementwise as K
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+SPECIAL = [-np.inf, -1000.0, -30.0, -1.5, -1e-8, -0.0, 0.0, 1e-8, 0.5, 1.0, 1.5, 30.0, 1000.0, np.inf, np.nan]
+G_VALUES = [np.nan, np.inf, -np.inf, 0.0, -2.5, 1.0, 3.0]
+
+
+def _sigmoid_neg_stable(x):
+    """exp(x)/(1+exp(x)) for x < 0 (what the kernels compute, avoids 1 - pos cancellation)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+# kernel name -> (argument names, NumPy reference on arrays of one dtype)
+REFERENCES = {
+    "sigmoid_forward": (("x",), lambda x: _sigmoid_neg_stable(x)),
+    "sigmoid_backward": (("g", "y"), lambda g, y: g * y * (1 - y)),
+    "tanh_backward": (("g", "y"), lambda g, y: g * (1 - y * y)),
+    "relu_backward": (("g", "x"), lambda g, x: np.where(x > 0, g, 0).astype(g.dtype)),
+    "softplus_forward": (("x",), lambda x: np.logaddexp(x.dtype.type(0), x)),
+    "softplus_backward": (("g", "x"), lambda g, x: g * _sigmoid_neg_stable(x)),
+    "abs_backward": (("g", "x"), lambda g, x: g * np.sign(x)),
+    "clip_backward": (("g", "x", "lo", "hi"),
+                      lambda g, x, lo, hi: np.where((x >= lo) & (x <= hi), g, 0).astype(g.dtype)),
+}
+
+
+def kernel_names() -> list[str]:
+    """Every ``_name`` function defined in minigrad/kernels/elementwise.py."""
+    return sorted(n[1:] for n, f in vars(K).items()
+                  if inspect.isfunction(f) and n.startswith("_") and not n.startswith("__")
+                  and f.__module__ == K.__name__)
+
+
+def test_every_kernel_has_a_reference() -> None:
+    assert kernel_names() == sorted(REFERENCES)
+
+
+def _args(names, dtype, rng):
+    s = np.array(SPECIAL, dtype)
+    extra = rng.standard_normal(20).astype(dtype) * 3
+    x = np.concatenate([np.tile(s, len(G_VALUES)), extra])
+    g = np.concatenate([np.repeat(np.array(G_VALUES, dtype), len(s)), rng.standard_normal(20).astype(dtype)])
+    out = []
+    for n in names:
+        if n == "g":
+            out.append(g)
+        elif n in ("x", "y"):
+            out.append(x)
+        elif n == "lo":
+            out.append(-1.0)
+        elif n == "hi":
+            out.append(1.0)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("variant", ["python", "jit"])
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_kernel_matches_numpy(name, variant, dtype) -> None:
+    names, ref = REFERENCES[name]
+    args = _args(names, dtype, np.random.default_rng(0))
+    kernel = getattr(K, "_" + name) if variant == "python" else getattr(K, name)
+    out = np.full(args[0].shape, -7.0, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kernel(*args, out)
+        expected = ref(*[a if isinstance(a, np.ndarray) else dtype(a) for a in args])
+    assert expected.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=0, equal_nan=True)
+    # NaN/inf propagate exactly where the reference has them (no fastmath)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+
+
+@pytest.mark.parametrize("variant", ["python", "jit"])
+def test_kernel_special_values(variant) -> None:
+    """Spot values that a fastmath or naive kernel gets wrong."""
+    k = (lambda n: getattr(K, "_" + n)) if variant == "python" else (lambda n: getattr(K, n))
+    x = np.array([-np.inf, -1000.0, 0.0, 1000.0, np.inf, np.nan])
+    out = np.empty_like(x)
+    k("sigmoid_forward")(x, out)
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.5, 1.0, 1.0, np.nan])
+    k("softplus_forward")(x, out)
+    np.testing.assert_array_equal(out[:2], [0.0, 0.0])
+    assert out[2] == np.log(2) and out[3] == 1000.0 and out[4] == np.inf and np.isnan(out[5])
+    g = np.ones_like(x)
+    k("abs_backward")(g, x, out)
+    np.testing.assert_array_equal(out, [-1, -1, 0, 1, 1, np.nan])  # abs'(0) = 0, NaN propagates
+    k("relu_backward")(g, x, out)
+    np.testing.assert_array_equal(out, [0, 0, 0, 1, 1, 0])  # relu'(0) = 0
+    k("clip_backward")(g, x, -1000.0, 1000.0, out)
+    np.testing.assert_array_equal(out, [0, 1, 1, 1, 0, 0])  # bounds pass the gradient
+
+
+def test_importing_minigrad_does_not_import_numba() -> None:
+    code = "import minigrad, sys; assert 'numba' not in sys.modules, 'numba imported'; print('ok')"
+    r = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_kernel_attributes_are_lazy_and_cached() -> None:
+    f = K.tanh_backward
+    assert K.tanh_backward is f  # compiled once, then a plain module attribute
+    with pytest.raises(AttributeError):
+        K.no_such_kernel
+    with pytest.raises(AttributeError):
+        K.__getattr__("_tanh_backward")
+
+
+def _double(x, out):
+    for i in range(x.size):
+        out[i] = 2.0 * x[i]
+
+
+def test_cache_fallback_when_numba_cannot_cache(monkeypatch) -> None:
+    import numba
+
+    real = numba.njit
+    calls = []
+
+    def njit(*args, cache=False, **kw):
+        calls.append(cache)
+        if cache:
+            raise RuntimeError("cannot cache function '_double': no locator available for file 'x.py'")
+        return real(*args, cache=cache, **kw)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    with pytest.warns(RuntimeWarning, match="cache unavailable"):
+        fn = _jit.jit(_double)
+    assert calls == [True, False]
+    out = np.empty(3)
+    fn(np.array([1.0, 2.0, 3.0]), out)
+    np.testing.assert_array_equal(out, [2.0, 4.0, 6.0])
+    # the same through a kernel module's lazy __getattr__
+    mod = types.ModuleType("fake_kernels")
+    mod._double = _double
+    mod.__getattr__ = _jit.lazy_kernels(vars(mod))
+    with pytest.warns(RuntimeWarning, match="cache unavailable"):
+        fn2 = mod.double
+    assert mod.double is fn2
+    fn2(np.array([0.5]), out[:1])
+    assert out[0] == 1.0
+
+
+def test_other_errors_are_not_swallowed(monkeypatch) -> None:
+    import numba
+
+    def njit(*args, **kw):
+        raise TypeError("bad option")
+
+    monkeypatch.setattr(numba, "njit", njit)
+    with pytest.raises(TypeError, match="bad option"):
+        _jit.jit(_double)
+
+
+READONLY_SCRIPT = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        import minigrad as mg
+        x = mg.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+        y = (x.sigmoid() * x.tanh()).softplus().sum()
+        y.backward()
+    print(json.dumps({"file": mg.__file__, "y": float(y.item()), "grad": x.grad.tolist(),
+                      "warnings": [str(w.message) for w in caught]}))
+""")
+
+
+@pytest.mark.jit_only
+def test_read_only_install_imports_and_runs(tmp_path) -> None:
+    """A copy of the package that nobody may write to, with no writable Numba cache anywhere: it
+    imports, compiles in memory (warning once per kernel) and computes the right numbers.
+
+    Root ignores file permissions, so the cache locations are also blocked by regular files standing
+    where Numba would create directories (``__pycache__``, the user cache dir)."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "minigrad", site / "minigrad",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for d in [site / "minigrad", *[p for p in (site / "minigrad").rglob("*") if p.is_dir()]]:
+        (d / "__pycache__").write_text("not a directory")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, so nothing can be created beneath it")
+    before = sorted(str(p) for p in site.rglob("*"))
+    for p in [site, *site.rglob("*")]:
+        mode = p.stat().st_mode
+        p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1", HOME=str(blocker),
+               XDG_CACHE_HOME=str(blocker / "cache"))
+    try:
+        r = subprocess.run([PY, "-c", READONLY_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=300)
+    finally:
+        for p in [site, *site.rglob("*")]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["file"].startswith(str(site))
+    assert any("cache unavailable" in w for w in res["warnings"]), res["warnings"]
+    assert sorted(str(p) for p in site.rglob("*")) == before  # nothing written into the install
+    # the numbers are right (NumPy reference)
+    xv = np.array([-1.0, 0.5, 2.0])
+    s, t = 1 / (1 + np.exp(-xv)), np.tanh(xv)
+    u = s * t
+    np.testing.assert_allclose(res["y"], np.logaddexp(0, u).sum(), rtol=1e-12)
+    du = 1 / (1 + np.exp(-u))
+    np.testing.assert_allclose(res["grad"], du * (s * (1 - s) * t + s * (1 - t * t)), rtol=1e-12)
