@@ -190,11 +190,11 @@ def _fsync_dir(directory: str) -> None:
 
 # ---------------------------------------------------------------------------- decoding
 def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d = dict(pairs)
-    if len(d) != len(pairs):
-        keys = [k for k, _ in pairs]
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise CheckpointError(f"load: header has a duplicate key {dup!r}")
+    d: dict[str, Any] = {}
+    for k, v in pairs:  # linear time even for a hostile object with a million keys
+        if k in d:
+            raise CheckpointError(f"load: header has a duplicate key {k[:100]!r}")
+        d[k] = v
     return d
 
 

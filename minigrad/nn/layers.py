@@ -90,10 +90,25 @@ class Dropout(Module):
 
 
 class Sequential(ModuleList):
-    """Modules applied in order: ``Sequential(Linear(2, 8), Tanh(), Linear(8, 1))(x)``."""
+    """Modules applied in order: ``Sequential(Linear(2, 8), Tanh(), Linear(8, 1))(x)``, registered as
+    ``0``, ``1``, ...; or ``Sequential({"fc": Linear(2, 8), "act": Tanh()})`` to name them."""
 
-    def __init__(self, *modules: Module) -> None:
-        super().__init__(modules)
+    def __init__(self, *modules: Module | dict[str, Module]) -> None:
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            super().__init__()
+            for name, m in modules[0].items():
+                if not isinstance(m, Module):
+                    raise TypeError(f"Sequential: {name!r} is a {type(m).__name__}, not a Module")
+                setattr(self, str(name), m)
+        else:
+            super().__init__(modules)  # type: ignore[arg-type]
+
+    def append(self, m: Module) -> Sequential:
+        name = str(len(self._modules))
+        if name in self._modules:
+            raise ValueError(f"Sequential.append: a module named {name!r} already exists")
+        super().append(m)
+        return self
 
     def forward(self, x: Any) -> Any:
         for m in self:
@@ -101,8 +116,8 @@ class Sequential(ModuleList):
         return x
 
     def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            return Sequential(*list(self._modules.values())[i])
+        if isinstance(i, slice):  # keeps the names
+            return Sequential(dict(list(self._modules.items())[i]))
         return super().__getitem__(i)
 
 

@@ -154,9 +154,11 @@ class Module:
         return self
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
-        """Call ``fn`` on every sub-module (children first) and on this module; returns self."""
-        for m in reversed(list(self.modules())):
-            fn(m)
+        """Call ``fn`` on every sub-module (children first, in order) and then on this module, as
+        PyTorch's ``apply`` (e.g. a custom initialisation); returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
         return self
 
     # ------------------------------------------------------------------ modes, grads, dtype
@@ -306,10 +308,10 @@ class ModuleList(Module):
     def __setitem__(self, i: int, m: Module) -> None:
         if not isinstance(m, Module):
             raise TypeError(f"{type(self).__name__}[{i}] = ...: expected a Module, got {type(m).__name__}")
-        n = len(self._modules)
-        if not -n <= i < n:
-            raise IndexError(f"{type(self).__name__} index {i} out of range for length {n}")
-        setattr(self, str(i % n), m)
+        keys = list(self._modules)
+        if not -len(keys) <= i < len(keys):
+            raise IndexError(f"{type(self).__name__} index {i} out of range for length {len(keys)}")
+        setattr(self, keys[i], m)
 
     def __len__(self) -> int:
         return len(self._modules)

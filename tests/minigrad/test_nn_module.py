@@ -167,6 +167,39 @@ def test_sequential_and_modulelist_indexing():
         ml[5] = nn.ReLU()
 
 
+def test_named_sequential_keeps_names():
+    seq = nn.Sequential({"fc": nn.Linear(2, 3), "act": nn.Tanh(), "out": nn.Linear(3, 1)})
+    assert [n for n, _ in seq.named_parameters()] == ["fc.weight", "fc.bias", "out.weight", "out.bias"]
+    assert "(fc): Linear(in_features=2" in repr(seq)
+    head = seq[1:]
+    assert [n for n, _ in head.named_children()] == ["act", "out"]
+    seq[1] = nn.ReLU()
+    assert isinstance(seq.act, nn.ReLU) and [n for n, _ in seq.named_children()] == ["fc", "act", "out"]
+    with pytest.raises(TypeError, match="not a Module"):
+        nn.Sequential({"x": 3})
+
+
+def test_buffers_apply_register_parameter_and_requires_grad():
+    m = nn.Module()
+    m.register_buffer("stats", np.zeros(3, np.float32))
+    m.register_parameter("w", nn.Parameter(np.ones(2, np.float32)))
+    with pytest.raises(TypeError, match="buffer"):
+        m.stats = "nope"
+    with pytest.raises(ValueError, match="already has"):
+        m.register_buffer("w", np.zeros(1))
+    with pytest.raises(TypeError, match="Parameter"):
+        m.register_parameter("v", np.zeros(1))
+    m.stats = np.ones(3, np.float32)  # re-assigning keeps it a buffer
+    assert "stats" in m.state_dict() and np.all(m.state_dict()["stats"] == 1)
+    m.double()
+    assert m.stats.dtype == np.float64 and m.w.dtype == np.float64
+    seen = []
+    nn.Sequential(nn.Tanh(), m).apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen == ["Tanh", "Module", "Sequential"]  # children first, in order
+    m.requires_grad_(False)
+    assert not m.w.requires_grad
+
+
 def test_forward_not_implemented_names_class():
     class NoForward(nn.Module):
         pass

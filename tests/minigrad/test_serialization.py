@@ -326,6 +326,15 @@ def test_bad_json_headers(tmp_path, raw, match):
         mg.load(craft(tmp_path / "h", None, raw_header=raw))
 
 
+def test_duplicate_key_among_many_is_found_in_linear_time(tmp_path):
+    n = 50_000
+    raw = ("{" + ",".join(f'"k{i}":0' for i in range(n)) + ',"k7":1}').encode()
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match="duplicate key 'k7'"):
+        mg.load(craft(tmp_path / "dup", None, raw_header=raw))
+    assert time.perf_counter() - t0 < 5.0  # a quadratic scan would take minutes
+
+
 def test_deeply_nested_nodes_are_rejected(tmp_path):
     root = None
     for _ in range(150):
