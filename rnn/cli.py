@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clip", type=_nonneg_float, help="max global gradient norm (0 = no clipping)")
     t.add_argument("--lr", type=_positive_float, help="learning rate")
     t.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    t.add_argument("--schedule", choices=["constant", "cosine"], help="learning-rate schedule")
     t.add_argument("--steps", type=_positive_int, help="optimiser steps (total, also when resuming)")
     t.add_argument("--batch", type=_positive_int, help="sequences per batch")
     t.add_argument("--seq-len", "--T", dest="seq_len", type=_positive_int,
@@ -191,7 +192,8 @@ def _config_from_args(a: argparse.Namespace) -> Any:
 
     cfg = TrainConfig(task=a.task, cell=a.cell, hidden=a.hidden, layers=a.layers, bptt=a.bptt, clip=a.clip,
                       lr=a.lr, steps=a.steps, batch=a.batch, seq_len=a.seq_len, seed=a.seed,
-                      optimizer=a.optimizer, dtype=a.dtype, checkpoint_every=a.checkpoint_every)
+                      optimizer=a.optimizer, schedule=a.schedule, dtype=a.dtype,
+                      checkpoint_every=a.checkpoint_every)
     try:
         cfg.resolved()  # validation only
     except ValueError as exc:

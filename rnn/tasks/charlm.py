@@ -82,8 +82,8 @@ class CharLMTask(Task):
     higher_is_better = False
     supports_bptt = True
     min_seq_len = 2
-    defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=5e-3, steps=600, batch=32, seq_len=64,
-                                              clip=1.0, bptt=0, eval_chars=20000)
+    defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=5e-3, steps=1200, batch=32, seq_len=64,
+                                              clip=1.0, bptt=0, schedule="cosine", eval_chars=20000)
 
     def __init__(self, seq_len: int | None = None, seed: int = 0, dtype: Any = "float32",
                  corpus: str | None = None) -> None:

@@ -103,8 +103,8 @@ class Seq2SeqTask(Task):
     metric = "exact-match accuracy"
     higher_is_better = True
     supports_bptt = False
-    defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=1e-2, steps=1500, batch=64, seq_len=3,
-                                              clip=1.0, bptt=0, eval_size=1000)
+    defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=1e-2, steps=2500, batch=64, seq_len=3,
+                                              clip=1.0, bptt=0, schedule="cosine", eval_size=1000)
 
     @property
     def digits(self) -> int:

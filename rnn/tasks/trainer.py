@@ -40,6 +40,15 @@ RESULTS = "results.json"
 FORMAT = "minigrad-rnn-checkpoint/1"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 DTYPES = ("float32", "float64")
+SCHEDULES = ("constant", "cosine")
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate of step ``step`` (0-based): constant, or cosine from ``lr`` down to ``0.05 lr`` at the
+    last step. A function of the step alone, so resuming does not change it."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(cfg.steps, 1))))
+    return cfg.lr
 
 
 class TrainingInterrupted(Exception):  # noqa: N818  (it is not an error)
@@ -66,6 +75,7 @@ class TrainConfig:
     seq_len: int | None = None
     seed: int = 0
     optimizer: str = "adam"
+    schedule: str | None = None      # "constant" or "cosine" (decay to 5 % of lr over the steps)
     dtype: str = "float32"
     checkpoint_every: int = 0        # 0: only at the end (and on Ctrl-C)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -77,9 +87,9 @@ class TrainConfig:
         from . import TASKS
 
         defaults = TASKS[cfg.task].defaults
-        for k in ("hidden", "layers", "bptt", "clip", "lr", "steps", "batch", "seq_len"):
+        for k in ("hidden", "layers", "bptt", "clip", "lr", "steps", "batch", "seq_len", "schedule"):
             if getattr(cfg, k) is None:
-                setattr(cfg, k, defaults[k])
+                setattr(cfg, k, defaults.get(k, "constant" if k == "schedule" else None))
         cfg.validate()
         return cfg
 
@@ -92,6 +102,8 @@ class TrainConfig:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule is not None and self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
 
@@ -312,6 +324,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, quiet:
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss} at step {step + 1}; try a smaller --lr or "
                                              f"a --clip value")
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(cfg, step)
                 gnorm = (nn.utils.clip_grad_norm_(params, cfg.clip) if cfg.clip > 0
                          else nn.utils.grad_norm([p for p in params if p.grad is not None]))
                 opt.step()
