@@ -43,6 +43,34 @@ def ref_cross_entropy(x, t, weight=None, ignore_index=-100, reduction="mean"):
     return losses.sum() / wsum
 
 
+def ref_smoothed_ce(x, t, eps, weight=None, ignore_index=-100, reduction="mean"):
+    """PyTorch's label smoothing for index targets: (1 - e) * nll + e / C * sum_j w_j (-log p_j),
+    "mean" divided by the summed weight of the non-ignored targets."""
+    C = x.shape[1]
+    w = np.ones(C) if weight is None else weight
+    lp = ref_log_softmax(x, 1)
+    rows = []
+    for i, ti in enumerate(t):
+        if ti == ignore_index:
+            rows.append(0.0)
+        else:
+            rows.append((1 - eps) * w[ti] * -lp[i, ti] + eps / C * np.sum(w * -lp[i]))
+    rows = np.array(rows)
+    if reduction == "none":
+        return rows
+    if reduction == "sum":
+        return rows.sum()
+    return rows.sum() / sum(w[ti] for ti in t if ti != ignore_index)
+
+
+def ref_soft_ce(x, y, eps=0.0, weight=None, reduction="mean"):
+    C = x.shape[1]
+    w = np.ones(C) if weight is None else weight
+    yy = (1 - eps) * y + eps / C
+    rows = -(yy * w * ref_log_softmax(x, 1)).sum(axis=1)
+    return {"none": rows, "sum": rows.sum(), "mean": rows.mean()}[reduction]
+
+
 def ref_bce_logits(x, y, pos_weight=None):
     p = 1.0 if pos_weight is None else pos_weight
     log_sig = -np.logaddexp(0, -x)
@@ -116,6 +144,43 @@ def test_gradcheck_cross_entropy(rng, reduction):
     assert mg.gradcheck(lambda a: F.cross_entropy(a, tk, reduction=reduction), [xk])
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_label_smoothing(rng, reduction, weighted):
+    x = rng.standard_normal((5, 4)) * 3
+    t = np.array([3, -100, 0, 1, 1])
+    w = np.array([1.0, 0.5, 2.0, 1.5]) if weighted else None
+    got = F.cross_entropy(mg.tensor(x), t, weight=w, reduction=reduction, label_smoothing=0.2).data
+    np.testing.assert_allclose(got, ref_smoothed_ce(x, t, 0.2, w, reduction=reduction), rtol=1e-12)
+    assert mg.gradcheck(lambda a: F.cross_entropy(a, t, weight=w, reduction=reduction,
+                                                  label_smoothing=0.2), [t64(x)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_probability_targets(rng, reduction):
+    x = rng.standard_normal((4, 3))
+    y = rng.random((4, 3))
+    y /= y.sum(axis=1, keepdims=True)
+    w = np.array([0.5, 1.0, 2.0])
+    for eps, wt in ((0.0, None), (0.1, w)):
+        got = F.cross_entropy(mg.tensor(x), y, weight=wt, reduction=reduction, label_smoothing=eps).data
+        np.testing.assert_allclose(got, ref_soft_ce(x, y, eps, wt, reduction), rtol=1e-12)
+        assert mg.gradcheck(lambda a, b, e=eps, ww=wt: F.cross_entropy(
+            a, b, weight=ww, reduction=reduction, label_smoothing=e), [t64(x), t64(y)])
+    xk, yk = t64(rng.standard_normal((2, 3, 2))), t64(rng.random((2, 3, 2)))  # class axis 1
+    assert mg.gradcheck(lambda a, b: F.cross_entropy(a, b, reduction=reduction), [xk, yk])
+
+
+def test_probability_targets_agree_with_index_targets(rng):
+    x = mg.tensor(rng.standard_normal((6, 5)))
+    t = np.array([0, 4, 2, 2, 1, 3])
+    oh = F.one_hot(t, 5, dtype="float64")
+    for eps in (0.0, 0.3):  # smoothing an index target == smoothing its one-hot distribution
+        a = F.cross_entropy(x, t, label_smoothing=eps).item()
+        b = F.cross_entropy(x, oh, label_smoothing=eps).item()
+        assert a == pytest.approx(b, rel=1e-12)
+
+
 def test_cross_entropy_equals_nll_of_log_softmax(rng):
     x = rng.standard_normal((4, 6))
     t = np.array([5, 0, -100, 3])
@@ -145,7 +210,11 @@ def test_class_loss_errors_are_clear(rng):
     with pytest.raises(mg.ShapeError, match="class axis is axis 1"):
         F.cross_entropy(mg.tensor(rng.standard_normal((2, 5, 3))), np.zeros((2, 5), np.int64))
     with pytest.raises(TypeError, match="target must be integers"):
-        F.cross_entropy(x, np.array([0.0, 1, 2, 0]))
+        F.cross_entropy(x, np.array([True, False, True, True]))
+    with pytest.raises(mg.ShapeError, match="probability targets"):
+        F.cross_entropy(x, np.array([0.0, 1, 2, 0]))  # float targets are probabilities
+    with pytest.raises(ValueError, match="label_smoothing"):
+        F.cross_entropy(x, np.array([0, 1, 2, 0]), label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction"):
         F.cross_entropy(x, np.array([0, 1, 2, 0]), reduction="avg")
     with pytest.raises(mg.ShapeError, match="weight"):
