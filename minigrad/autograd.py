@@ -162,7 +162,11 @@ def _run_node_hooks(node: Node, gl: list) -> None:
             for h in sorted(hooks, key=lambda h: getattr(h, "__minigrad_retain__", False)):
                 r = h(g)
                 if r is not None:
-                    g = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
+                    r = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
+                    if r.shape != g.shape:
+                        raise RuntimeError(f"backward: a hook on output {k} of op '{node.name}' returned a "
+                                           f"gradient of shape {r.shape}; expected {g.shape}")
+                    g = r
             gl[k] = g
 
 
@@ -173,6 +177,9 @@ def _finish_leaves(leaf: dict[int, list], owned: set[int]) -> None:
                 r = h(g)
                 if r is not None:
                     g = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=t.dtype)
+                    if g.shape != t.shape:
+                        raise RuntimeError(f"backward: a hook on a leaf tensor of shape {t.shape} returned a "
+                                           f"gradient of shape {g.shape}")
                     owned.discard(id(g))
         if t.grad is None:
             t.grad = g if id(g) in owned else g.copy()

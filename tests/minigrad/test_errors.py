@@ -182,6 +182,18 @@ def test_custom_op_with_wrong_number_of_grads_names_the_op() -> None:
         BadCount.apply(x, x).sum().backward()
 
 
+def test_hook_returning_wrong_shape_is_an_error() -> None:
+    x = mg.tensor(np.ones(3), requires_grad=True)
+    h = x.register_hook(lambda g: g[:2])
+    with pytest.raises(RuntimeError, match=r"hook.*\(3,\).*\(2,\)"):
+        (x * 2).sum().backward()
+    h.remove()
+    y = x * 2
+    y.register_hook(lambda g: g.sum())  # would silently broadcast in the next backward
+    with pytest.raises(RuntimeError, match=r"hook on output 0 of op 'Mul'.*shape \(\)"):
+        (y * y).sum().backward()
+
+
 def test_misc_argument_errors() -> None:
     with pytest.raises(ValueError, match="clip"):
         f32(3).clip()

@@ -114,10 +114,28 @@ def test_tuple_outputs_and_nondifferentiable_parts() -> None:
     assert mg.gradcheck(lambda t: t.unbind(1), [x])
 
 
-def test_checks_gradient_shape() -> None:
-    """A leaf hook that returns a wrongly shaped gradient is caught by the shape/dtype check."""
+def test_checks_gradient_shape_and_dtype(monkeypatch) -> None:
+    """An engine that stored gradients in the wrong dtype or shape is caught (simulated by patching)."""
+    from minigrad import autograd
+
+    real = autograd._finish_leaves
+
+    def wrong_dtype(leaf, owned):
+        real(leaf, owned)
+        for t, _ in leaf.values():
+            t.grad = t.grad.astype(np.float32)
+
+    monkeypatch.setattr(autograd, "_finish_leaves", wrong_dtype)
     x = x64([1.0, 2.0, 3.0])
-    x.register_hook(lambda g: g[:2])
+    with pytest.raises(mg.GradcheckError, match=r"gradient of input 0 \(3,\) \[float64\].*dtype float32"):
+        mg.gradcheck(lambda t: t * 2, [x])
+
+    def wrong_shape(leaf, owned):
+        real(leaf, owned)
+        for t, _ in leaf.values():
+            t.grad = t.grad[:2]
+
+    monkeypatch.setattr(autograd, "_finish_leaves", wrong_shape)
     with pytest.raises(mg.GradcheckError, match=r"gradient of input 0 \(3,\).*shape \(2,\)"):
         mg.gradcheck(lambda t: t * 2, [x])
 
