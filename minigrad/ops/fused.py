@@ -3,9 +3,12 @@
 Composed from primitive ops, an LSTM step's pointwise part is ~12 nodes (chunk, three sigmoids, two
 tanh, muls, adds), each a Python-level op with its own temporaries in forward and backward. Here it is
 one node whose forward and backward are single Numba passes over (B, H) arrays; the gradients are the
-same as those of the primitive composition (tested to 1e-12 in float64). The matrix products stay
-outside (BLAS): a layer hoists ``x W_ih^T + b_ih`` over all time steps into one product and does only
-``h W_hh^T`` per step.
+same as those of the primitive composition (tested to 1e-12 in float64). A layer hoists
+``x W_ih^T + b_ih`` over all time steps into one product, so a step is ``h W_hh^T`` plus the cell.
+
+Optionally (``h_prev=``, ``w_hh_t=``) the recurrent product ``h_prev @ W_hh^T`` (BLAS) is folded into
+the same node, so a whole time step is ONE node instead of three (matmul, add, cell): each node costs
+Python-level overhead in forward and backward, which dominates small and long-sequence workloads.
 
 Gate orders are PyTorch's. Inputs are (B, G*H) and (B, H) arrays (or 1-D (G*H,) and (H,) for a single
 example) of one float dtype; float32 stays float32.
@@ -23,7 +26,8 @@ from ..kernels import cells as K
 from ..tensor import Tensor
 from .broadcast import ShapeError
 
-__all__ = ["GRUCell", "LSTMCell", "RNNCell", "gru_cell", "lstm_cell", "rnn_cell"]
+__all__ = ["GRUCell", "GRUCellRec", "LSTMCell", "LSTMCellRec", "RNNCell", "RNNCellRec", "gru_cell",
+           "lstm_cell", "rnn_cell"]
 
 
 def _c2(a: np.ndarray) -> np.ndarray:
@@ -66,6 +70,29 @@ def _kernel(name: str, dtype: np.dtype) -> Callable[..., None]:
 _FLAG_ARGS = {"lstm_backward": (5, 6)}
 
 
+def _lstm_fwd(ctx: Any, g2: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    B, H = c2.shape
+    dt = c2.dtype
+    h = np.empty((B, H), dt)
+    c = np.empty((B, H), dt)
+    act = np.empty((B, 4 * H), dt)
+    tc = np.empty((B, H), dt)
+    _kernel("lstm_forward", dt)(g2, c2, h, c, act, tc)
+    ctx.act, ctx.c_prev, ctx.tc = act, c2, tc
+    return h, c
+
+
+def _lstm_bwd(ctx: Any, grads: Any) -> tuple[np.ndarray, np.ndarray]:
+    gh, gc = grads
+    act, c_prev, tc = ctx.act, ctx.c_prev, ctx.tc
+    dgates = np.empty(act.shape, act.dtype)
+    dc_prev = np.empty(c_prev.shape, act.dtype)
+    _kernel("lstm_backward", act.dtype)(act, c_prev, tc,
+                                        tc if gh is None else _c2(gh), tc if gc is None else _c2(gc),
+                                        gh is not None, gc is not None, dgates, dc_prev)
+    return dgates, dc_prev
+
+
 class LSTMCell(Function):
     """The LSTM step's pointwise part: ``(h, c) = lstm_cell(gates, c_prev)``.
 
@@ -88,29 +115,60 @@ class LSTMCell(Function):
     @staticmethod
     def forward(ctx, gates, c_prev):
         shape = c_prev.shape
-        g2, c2 = _c2(gates), _c2(c_prev)
-        B, H = c2.shape
-        dt = c2.dtype
-        h = np.empty((B, H), dt)
-        c = np.empty((B, H), dt)
-        act = np.empty((B, 4 * H), dt)
-        tc = np.empty((B, H), dt)
-        _kernel("lstm_forward", dt)(g2, c2, h, c, act, tc)
-        ctx.act, ctx.c_prev, ctx.tc = act, c2, tc
+        h, c = _lstm_fwd(ctx, _c2(gates), _c2(c_prev))
         ctx.shapes = (gates.shape, shape)
         return h.reshape(shape), c.reshape(shape)
 
     @staticmethod
     def backward(ctx, grads):
-        gh, gc = grads
-        act, c_prev, tc = ctx.act, ctx.c_prev, ctx.tc
+        dgates, dc_prev = _lstm_bwd(ctx, grads)
         gshape, cshape = ctx.shapes
-        dgates = np.empty(act.shape, act.dtype)
-        dc_prev = np.empty(c_prev.shape, act.dtype)
-        _kernel("lstm_backward", act.dtype)(act, c_prev, tc,
-                                            tc if gh is None else _c2(gh), tc if gc is None else _c2(gc),
-                                            gh is not None, gc is not None, dgates, dc_prev)
         return dgates.reshape(gshape), (dc_prev.reshape(cshape) if ctx.needs_input_grad[1] else None)
+
+
+class LSTMCellRec(Function):
+    """``lstm_cell(gx, c_prev, h_prev, w_hh_t)``: the LSTM step with the recurrent product folded in,
+    ``gates = gx + h_prev @ w_hh_t`` (w_hh_t = W_hh^T, (H, 4H)), then as ``LSTMCell``. Backward adds
+
+        dL/dgx = ā,   dL/dh_prev = ā W_hh,   dL/dw_hh_t = h_prevᵀ ā      (ā = dL/dgates)
+
+    so one time step is ONE graph node (2-D inputs only).
+    """
+
+    name = "lstm_cell"
+
+    @staticmethod
+    def forward(ctx, gx, c_prev, h_prev, w):
+        gates = np.matmul(h_prev, w)
+        gates += gx
+        ctx.h_prev, ctx.w = h_prev, w
+        return _lstm_fwd(ctx, gates, _c2(c_prev))
+
+    @staticmethod
+    def backward(ctx, grads):
+        dgates, dc_prev = _lstm_bwd(ctx, grads)
+        _, nc, nh, nw = ctx.needs_input_grad
+        return (dgates, dc_prev if nc else None, dgates @ ctx.w.T if nh else None,
+                ctx.h_prev.T @ dgates if nw else None)
+
+
+def _gru_fwd(ctx: Any, gi: np.ndarray, gh: np.ndarray, h2: np.ndarray) -> np.ndarray:
+    B, H = h2.shape
+    h = np.empty((B, H), h2.dtype)
+    act = np.empty((B, 4 * H), h2.dtype)
+    _kernel("gru_forward", h2.dtype)(gi, gh, h2, h, act)
+    ctx.act, ctx.h_prev = act, h2
+    return h
+
+
+def _gru_bwd(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    act, h_prev = ctx.act, ctx.h_prev
+    B, H = h_prev.shape
+    dgi = np.empty((B, 3 * H), act.dtype)
+    dgh = np.empty((B, 3 * H), act.dtype)
+    dh_prev = np.empty((B, H), act.dtype)
+    _kernel("gru_backward", act.dtype)(act, h_prev, _c2(g), dgi, dgh, dh_prev)
+    return dgi, dgh, dh_prev
 
 
 class GRUCell(Function):
@@ -136,27 +194,50 @@ class GRUCell(Function):
     @staticmethod
     def forward(ctx, gi, gh, h_prev):
         shape = h_prev.shape
-        h2 = _c2(h_prev)
-        B, H = h2.shape
-        h = np.empty((B, H), h2.dtype)
-        act = np.empty((B, 4 * H), h2.dtype)
-        _kernel("gru_forward", h2.dtype)(_c2(gi), _c2(gh), h2, h, act)
-        ctx.act, ctx.h_prev = act, h2
+        h = _gru_fwd(ctx, _c2(gi), _c2(gh), _c2(h_prev))
         ctx.shapes = (gi.shape, shape)
         return h.reshape(shape)
 
     @staticmethod
     def backward(ctx, g):
-        act, h_prev = ctx.act, ctx.h_prev
+        dgi, dgh, dh_prev = _gru_bwd(ctx, g)
         gshape, hshape = ctx.shapes
-        B, H = h_prev.shape
-        dgi = np.empty((B, 3 * H), act.dtype)
-        dgh = np.empty((B, 3 * H), act.dtype)
-        dh_prev = np.empty((B, H), act.dtype)
-        _kernel("gru_backward", act.dtype)(act, h_prev, _c2(g), dgi, dgh, dh_prev)
         ngi, ngh, nh = ctx.needs_input_grad
         return (dgi.reshape(gshape) if ngi else None, dgh.reshape(gshape) if ngh else None,
                 dh_prev.reshape(hshape) if nh else None)
+
+
+class GRUCellRec(Function):
+    """``gru_cell(gi, None, h_prev, w_hh_t, b_hh)``: the GRU step with ``gh = h_prev @ w_hh_t (+ b_hh)``
+    folded in (w_hh_t = W_hh^T, (H, 3H)), then as ``GRUCell``. Backward, with ḡ = dL/dgh:
+
+        dL/dh_prev = (cell's) ḣ ⊙ z + ḡ W_hh,   dL/dw_hh_t = h_prevᵀ ḡ,   dL/db_hh = Σ_batch ḡ
+
+    so one time step is ONE graph node (2-D inputs only).
+    """
+
+    name = "gru_cell"
+
+    @staticmethod
+    def forward(ctx, gi, h_prev, w, *b):
+        h2 = _c2(h_prev)
+        gh = np.matmul(h2, w)
+        if b:
+            gh += b[0]
+        ctx.w = w
+        return _gru_fwd(ctx, _c2(gi), gh, h2)
+
+    @staticmethod
+    def backward(ctx, g):
+        dgi, dgh, dh_prev = _gru_bwd(ctx, g)
+        need = ctx.needs_input_grad
+        if need[1]:
+            dh_prev += dgh @ ctx.w.T
+        grads = (dgi if need[0] else None, dh_prev if need[1] else None,
+                 ctx.h_prev.T @ dgh if need[2] else None)
+        if len(need) == 4:
+            grads += (dgh.sum(axis=0) if need[3] else None,)
+        return grads
 
 
 class RNNCell(Function):
@@ -185,6 +266,30 @@ class RNNCell(Function):
         dpre = np.empty(h.shape, h.dtype)
         _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g), dpre)
         return dpre.reshape(g.shape)
+
+
+class RNNCellRec(Function):
+    """``rnn_cell(px, nonlinearity, h_prev, w_hh_t)``: ``pre = px + h_prev @ w_hh_t`` folded in, then as
+    ``RNNCell``; backward: dL/dpx = p̄,  dL/dh_prev = p̄ W_hh,  dL/dw_hh_t = h_prevᵀ p̄ (one node a step)."""
+
+    name = "rnn_cell"
+
+    @staticmethod
+    def forward(ctx, px, h_prev, w, *, nonlinearity):
+        pre = np.matmul(h_prev, w)
+        pre += px
+        h = np.empty(pre.shape, pre.dtype)
+        _kernel("rnn_relu_forward" if nonlinearity == "relu" else "rnn_tanh_forward", pre.dtype)(pre, h)
+        ctx.h, ctx.relu, ctx.h_prev, ctx.w = h, nonlinearity == "relu", h_prev, w
+        return h
+
+    @staticmethod
+    def backward(ctx, g):
+        h = ctx.h
+        dpre = np.empty(h.shape, h.dtype)
+        _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g), dpre)
+        _, nh, nw = ctx.needs_input_grad
+        return dpre, dpre @ ctx.w.T if nh else None, ctx.h_prev.T @ dpre if nw else None
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -245,21 +350,74 @@ def _ok(dt: np.dtype, *arrays: np.ndarray) -> bool:
     return True
 
 
-def lstm_cell(gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+def _rec(op: str, h_prev: Any, w_hh_t: Any, G: int, H: int, B: int, dt: np.dtype, b_hh: Any = None
+         ) -> tuple[Tensor, ...]:
+    """Validate the folded recurrent inputs: h_prev (B, H), w_hh_t (H, G*H), b_hh (G*H,), one dtype."""
+    if h_prev is None or w_hh_t is None:
+        raise TypeError(f"{op}: h_prev and w_hh_t go together (the recurrent product h_prev @ w_hh_t is "
+                        f"folded into the op); got h_prev={type(h_prev).__name__}, "
+                        f"w_hh_t={type(w_hh_t).__name__}")
+    ts = [_as_tensor(h_prev, op, "h_prev"), _as_tensor(w_hh_t, op, "w_hh_t")]
+    want = [(B, H), (H, G * H)]
+    if b_hh is not None:
+        ts.append(_as_tensor(b_hh, op, "b_hh"))
+        want.append((G * H,))
+    names = ["h_prev", "w_hh_t", "b_hh"]
+    if any(t.dtype != dt for t in ts):
+        raise TypeError(f"{op}: h_prev/w_hh_t/b_hh must have the dtype of the other inputs ({dt}), got "
+                        + ", ".join(f"{n} [{t.dtype}]" for n, t in zip(names, ts)))
+    if any(t.shape != s for t, s in zip(ts, want)):
+        raise ShapeError(f"{op}: expected " + ", ".join(f"{n} {s}" for n, s in zip(names, want))
+                         + f" for B = {B}, H = {H}; got "
+                         + ", ".join(f"{n} {t.shape} [{t.dtype}]" for n, t in zip(names, ts)))
+    return tuple(ts)
+
+
+def lstm_cell(gates: Tensor, c_prev: Tensor, h_prev: Tensor | None = None,
+              w_hh_t: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(h, c)`` of one LSTM step from the gate pre-activations ``gates`` (B, 4H) in PyTorch order
-    i, f, g, o and the previous cell state ``c_prev`` (B, H). One graph node (see ``LSTMCell``)."""
+    i, f, g, o and the previous cell state ``c_prev`` (B, H). One graph node (see ``LSTMCell``).
+
+    With ``h_prev`` (B, H) and ``w_hh_t`` = W_hh^T (H, 4H), ``gates`` is the input part only and the
+    recurrent product is folded into the same node: gates + h_prev @ w_hh_t (see ``LSTMCellRec``).
+    """
     if type(gates) is not Tensor or type(c_prev) is not Tensor:
         gates = _as_tensor(gates, "lstm_cell", "gates")
         c_prev = _as_tensor(c_prev, "lstm_cell", "c_prev")
     g, c = gates.data, c_prev.data
     if not (_ok(c.dtype, g, c) and g.shape[1] == 4 * c.shape[1]):
         _check("lstm_cell", {"gates": gates, "c_prev": c_prev}, {"gates": 4, "c_prev": 1})
-    return LSTMCell.apply(gates, c_prev)
+    if h_prev is None and w_hh_t is None:
+        return LSTMCell.apply(gates, c_prev)
+    if c.ndim != 2:
+        raise ShapeError(f"lstm_cell: h_prev/w_hh_t need 2-D (batch, features) inputs, got gates "
+                         f"{g.shape}, c_prev {c.shape}")
+    h_prev, w_hh_t = _rec("lstm_cell", h_prev, w_hh_t, 4, c.shape[1], c.shape[0], c.dtype)
+    return LSTMCellRec.apply(gates, c_prev, h_prev, w_hh_t)
 
 
-def gru_cell(gi: Tensor, gh: Tensor, h_prev: Tensor) -> Tensor:
+def gru_cell(gi: Tensor, gh: Tensor | None, h_prev: Tensor, w_hh_t: Tensor | None = None,
+             b_hh: Tensor | None = None) -> Tensor:
     """``h`` of one GRU step from ``gi = x W_ih^T + b_ih`` and ``gh = h_prev W_hh^T + b_hh`` (B, 3H) in
-    PyTorch order r, z, n, and ``h_prev`` (B, H). One graph node (see ``GRUCell``)."""
+    PyTorch order r, z, n, and ``h_prev`` (B, H). One graph node (see ``GRUCell``).
+
+    With ``gh=None`` and ``w_hh_t`` = W_hh^T (H, 3H) (and optionally ``b_hh`` (3H,)), gh is computed
+    inside the same node: h_prev @ w_hh_t + b_hh (see ``GRUCellRec``).
+    """
+    if gh is None:
+        if type(gi) is not Tensor or type(h_prev) is not Tensor:
+            gi = _as_tensor(gi, "gru_cell", "gi")
+            h_prev = _as_tensor(h_prev, "gru_cell", "h_prev")
+        a, h = gi.data, h_prev.data
+        if not (_ok(h.dtype, a, h) and a.shape[1] == 3 * h.shape[1]):
+            _check("gru_cell", {"gi": gi, "h_prev": h_prev}, {"gi": 3, "h_prev": 1})
+        if h.ndim != 2:
+            raise ShapeError(f"gru_cell: w_hh_t needs 2-D (batch, features) inputs, got gi {a.shape}, "
+                             f"h_prev {h.shape}")
+        rec = _rec("gru_cell", h_prev, w_hh_t, 3, h.shape[1], h.shape[0], h.dtype, b_hh)
+        return GRUCellRec.apply(gi, *rec)
+    if w_hh_t is not None or b_hh is not None:
+        raise TypeError("gru_cell: pass either gh, or gh=None with w_hh_t (and b_hh), not both")
     if type(gi) is not Tensor or type(gh) is not Tensor or type(h_prev) is not Tensor:
         gi = _as_tensor(gi, "gru_cell", "gi")
         gh = _as_tensor(gh, "gru_cell", "gh")
@@ -270,8 +428,13 @@ def gru_cell(gi: Tensor, gh: Tensor, h_prev: Tensor) -> Tensor:
     return GRUCell.apply(gi, gh, h_prev)
 
 
-def rnn_cell(pre: Tensor, nonlinearity: Literal["tanh", "relu"] = "tanh") -> Tensor:
-    """``h = tanh(pre)`` or ``relu(pre)`` of one Elman RNN step as one fused node (see ``RNNCell``)."""
+def rnn_cell(pre: Tensor, nonlinearity: Literal["tanh", "relu"] = "tanh", h_prev: Tensor | None = None,
+             w_hh_t: Tensor | None = None) -> Tensor:
+    """``h = tanh(pre)`` or ``relu(pre)`` of one Elman RNN step as one fused node (see ``RNNCell``).
+
+    With ``h_prev`` (B, H) and ``w_hh_t`` = W_hh^T (H, H), ``pre`` is the input part only and the
+    recurrent product is folded into the same node: act(pre + h_prev @ w_hh_t) (see ``RNNCellRec``).
+    """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     if type(pre) is not Tensor:
@@ -279,4 +442,9 @@ def rnn_cell(pre: Tensor, nonlinearity: Literal["tanh", "relu"] = "tanh") -> Ten
     p = pre.data
     if not _ok(p.dtype, p):
         _check("rnn_cell", {"pre": pre}, {"pre": 1})
-    return RNNCell.apply(pre, nonlinearity=nonlinearity)
+    if h_prev is None and w_hh_t is None:
+        return RNNCell.apply(pre, nonlinearity=nonlinearity)
+    if p.ndim != 2:
+        raise ShapeError(f"rnn_cell: h_prev/w_hh_t need a 2-D (batch, features) pre, got {p.shape}")
+    h_prev, w_hh_t = _rec("rnn_cell", h_prev, w_hh_t, 1, p.shape[1], p.shape[0], p.dtype)
+    return RNNCellRec.apply(pre, h_prev, w_hh_t, nonlinearity=nonlinearity)

@@ -446,3 +446,119 @@ def test_property_lstm_gru_match_primitive(B, H, seed):
     _assert_same(mg.lstm_cell, lstm_prim, [gates, c], [rng.standard_normal((B, H))] * 2)
     gi, gh = _t(rng, (B, 3 * H)), _t(rng, (B, 3 * H))
     _assert_same(mg.gru_cell, gru_prim, [gi, gh, c], [rng.standard_normal((B, H))])
+
+
+# ------------------------------------------------------------------ recurrent product folded in
+
+
+def _rec_inputs(rng, G, B=3, H=4, dt=np.float64):
+    return _t(rng, (B, G * H), dt), _t(rng, (B, H), dt), _t(rng, (H, G * H), dt, scale=0.7)
+
+
+def test_lstm_rec_equals_primitive(rng):
+    gx, h, w = _rec_inputs(rng, 4)
+    c = _t(rng, (3, 4))
+
+    def fused(gx, c, h, w):
+        return mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w)
+
+    def prim(gx, c, h, w):
+        return lstm_prim(gx + h @ w, c)
+
+    seeds = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))]
+    g = _assert_same(fused, prim, [gx, c, h, w], seeds)
+    assert all(x is not None for x in g)
+    _assert_same(fused, prim, [gx, c, h, w], [seeds[0], None])
+    assert mg.gradcheck(fused, [gx, c, h, w])
+    out = fused(gx, c, h, w)
+    assert out[0].node.fn.__name__ == "LSTMCellRec" and out[0].node.name == "lstm_cell"
+    assert len(out[0].node.inputs) == 4
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_rec_equals_primitive(rng, bias):
+    gi, h, w = _rec_inputs(rng, 3)
+    b = _t(rng, (12,))
+    inputs = [gi, h, w, b] if bias else [gi, h, w]
+
+    def fused(gi, h, w, b=None):
+        return mg.gru_cell(gi, None, h, w_hh_t=w, b_hh=b)
+
+    def prim(gi, h, w, b=None):
+        gh = h @ w if b is None else h @ w + b
+        return gru_prim(gi, gh, h)
+
+    g = _assert_same(fused, prim, inputs, [rng.standard_normal((3, 4))])
+    assert all(x is not None for x in g)
+    assert mg.gradcheck(fused, inputs)
+
+
+@pytest.mark.parametrize("nl", ["tanh", "relu"])
+def test_rnn_rec_equals_primitive(rng, nl):
+    px, h, w = _rec_inputs(rng, 1)
+
+    def fused(px, h, w):
+        return mg.rnn_cell(px, nl, h_prev=h, w_hh_t=w)
+
+    def prim(px, h, w):
+        return rnn_prim(px + h @ w, nl)
+
+    _assert_same(fused, prim, [px, h, w], [rng.standard_normal((3, 4))])
+    assert mg.gradcheck(fused, [px, h, w])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_rec_unrolled_bptt_equals_primitive(rng, kind):
+    """A 4-step recurrence with one node per step vs the primitive graph (shared W_hh across steps)."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
+    T, B, H = 4, 2, 3
+    gxs = _t(rng, (T, B, G * H))
+    w = _t(rng, (H, G * H), scale=0.7)
+
+    def run(gxs, w, fused):
+        h = mg.tensor(np.zeros((B, H)))
+        c = mg.tensor(np.zeros((B, H)))
+        total = None
+        for gx in gxs.unbind(0):
+            if kind == "lstm":
+                h, c = mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w) if fused else lstm_prim(gx + h @ w, c)
+            elif kind == "gru":
+                h = mg.gru_cell(gx, None, h, w_hh_t=w) if fused else gru_prim(gx, h @ w, h)
+            else:
+                h = mg.rnn_cell(gx, h_prev=h, w_hh_t=w) if fused else rnn_prim(gx + h @ w)
+            total = h if total is None else total + h
+        return total
+
+    _assert_same(lambda a, b: run(a, b, True), lambda a, b: run(a, b, False), [gxs, w],
+                 [rng.standard_normal((B, H))])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_rec_dtype_preserved(rng, dt):
+    gx, h, w = _rec_inputs(rng, 4, dt=dt)
+    c = _t(rng, (3, 4), dt)
+    hn, cn = mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w)
+    (hn.sum() + cn.sum()).backward()
+    assert hn.dtype == cn.dtype == gx.grad.dtype == h.grad.dtype == w.grad.dtype == dt
+
+
+def test_rec_errors(rng):
+    gx, h, w = _rec_inputs(rng, 4)
+    c = _t(rng, (3, 4))
+    with pytest.raises(TypeError, match="lstm_cell: h_prev and w_hh_t go together"):
+        mg.lstm_cell(gx, c, h_prev=h)
+    with pytest.raises(mg.ShapeError, match=r"lstm_cell: expected h_prev \(3, 4\), w_hh_t \(4, 16\)"):
+        mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w.T)
+    with pytest.raises(TypeError, match="lstm_cell: h_prev/w_hh_t/b_hh must have the dtype"):
+        mg.lstm_cell(gx, c, h_prev=h, w_hh_t=mg.tensor(w.data.astype(np.float32)))
+    with pytest.raises(mg.ShapeError, match="lstm_cell: h_prev/w_hh_t need 2-D"):
+        mg.lstm_cell(_t(rng, (16,)), _t(rng, (4,)), h_prev=_t(rng, (4,)), w_hh_t=w)
+    gi, hg, wg = _rec_inputs(rng, 3)
+    with pytest.raises(TypeError, match="gru_cell: pass either gh, or gh=None with w_hh_t"):
+        mg.gru_cell(gi, gi, hg, w_hh_t=wg)
+    with pytest.raises(mg.ShapeError, match=r"gru_cell: expected .*b_hh \(12,\)"):
+        mg.gru_cell(gi, None, hg, w_hh_t=wg, b_hh=_t(rng, (4,)))
+    with pytest.raises(TypeError, match="gru_cell: h_prev and w_hh_t go together"):
+        mg.gru_cell(gi, None, hg)
+    with pytest.raises(mg.ShapeError, match="rnn_cell"):
+        mg.rnn_cell(_t(rng, (3, 4)), h_prev=_t(rng, (2, 4)), w_hh_t=_t(rng, (4, 4)))
