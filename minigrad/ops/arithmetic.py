@@ -110,7 +110,7 @@ class Pow(Function):
 
 
 class PowScalar(Function):
-    """z = x ** p for a constant p;  dL/dx = g * p * x^(p-1)."""
+    """z = x ** p for a constant p;  dL/dx = g * p * x^(p-1)  (0 for p = 0, also at x = 0)."""
 
     name = "pow"
 
@@ -124,6 +124,8 @@ class PowScalar(Function):
         x, p = ctx.x, ctx.p
         if p == 2:
             return g * (2 * x)
+        if p == 0:  # x^0 = 1 is constant: 0 * x^-1 would give NaN at x = 0
+            return np.zeros_like(g)
         return g * (p * x ** (p - 1))
 
 

@@ -334,6 +334,9 @@ def test_kink_conventions(dtype) -> None:
     # maximum(x, x): each argument gets half, so x gets 0.5 + 0.5
     np.testing.assert_array_equal(_grad(lambda x: mg.maximum(x, x), [1.0, -2.0], dtype), [1.0, 1.0])
     np.testing.assert_array_equal(_grad(lambda x: mg.minimum(x, x) * 3, [1.0, -2.0], dtype), [3.0, 3.0])
+    # powers at 0: d/dx x^p = p x^(p-1) is 0 for p = 0, 2, 3 and 1 for p = 1 (no NaN from 0 * inf)
+    for p, expected in ((0, 0.0), (1, 1.0), (2, 0.0), (3, 0.0), (2.5, 0.0)):
+        np.testing.assert_array_equal(_grad(lambda x, p=p: x ** p, [0.0], dtype), [expected])
     # clip passes the gradient at its bounds (PyTorch's convention)
     np.testing.assert_array_equal(_grad(lambda x: x.clip(-1, 1), [-2.0, -1.0, 0.0, 1.0, 2.0], dtype),
                                   [0.0, 1.0, 1.0, 1.0, 0.0])
