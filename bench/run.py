@@ -1,0 +1,427 @@
+"""The benchmark sections behind ``python -m bench`` (see ``bench/__main__.py`` for the options).
+
+- steps: ms per train step (forward over T + full BPTT, MSE on all outputs) for every workload, cell
+  and dtype: the NumPy reference, minigrad (``rnn``'s layers when they exist, else the bench's loop;
+  both when both exist), PyTorch's layer and cell loop when torch is importable. Implementations are
+  timed round-robin (one run of each per repetition) so load on the machine hits them alike; medians.
+- overhead: forward+backward of one tiny elementwise op vs the raw NumPy it wraps.
+- scaling: forward/backward time and peak traced memory of an LSTM for T = 250 ... 4000.
+- coldstart: ``import minigrad`` and the first LSTM train step in fresh processes, with a cold
+  (empty temporary) and a warm Numba cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import mg_loop, problems, reference, torch_impl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _timeit(fns: dict[str, Callable[[], object]], reps: int, warmup: int, budget: float = 1.0
+            ) -> dict[str, float]:
+    """Median seconds per call of each fn, timed round-robin; warm-up runs excluded. Fast cases get
+    more repetitions (up to ``budget`` seconds for the round-robin, at most 10x ``reps``), since a
+    median of a few sub-millisecond runs on a shared machine is mostly noise."""
+    t0 = time.perf_counter()
+    for _ in range(max(warmup, 1)):
+        for f in fns.values():
+            f()
+    per_round = (time.perf_counter() - t0) / max(warmup, 1)
+    reps = max(reps, min(10 * reps, int(budget / max(per_round, 1e-9))))
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _fmt_ms(s: float | None) -> str:
+    if s is None:
+        return "-"
+    ms = s * 1e3
+    return f"{ms:.3g}" if ms < 10 else f"{ms:.1f}" if ms < 1000 else f"{ms:.0f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a / b:.2f}x"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    right = [i > 0 for i in range(len(header))]
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+class Report:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.parts.append(text)
+
+    def text(self) -> str:
+        return "\n".join(self.parts) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+
+def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
+    use_torch = not args.no_torch and torch_impl.available()
+    if use_torch:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    have_rnn = mg_loop.rnn_layers_available()
+    mg_impl = "rnn" if have_rnn else "loop"
+    results: dict = {}
+    for dt in args.dtypes.split(","):
+        rows = []
+        for wname in args.workloads.split(","):
+            w = problems.WORKLOADS[wname]
+            for kind in args.cells.split(","):
+                x, y, p = problems.make_problem(kind, w.I, w.H, w.B, w.T, dt)
+                fns: dict[str, Callable[[], object]] = {
+                    "numpy": lambda kind=kind, x=x, y=y, p=p: reference.train_step(kind, x, y, p),
+                    "minigrad": mg_loop.step_fn(kind, x, y, p, mg_impl),
+                }
+                if have_rnn:
+                    fns["mg-loop"] = mg_loop.step_fn(kind, x, y, p, "loop")
+                if use_torch:
+                    fns["torch-layer"] = torch_impl.step_fn(kind, x, y, p, "layer")
+                    fns["torch-cell"] = torch_impl.step_fn(kind, x, y, p, "cell")
+                t = _timeit(fns, args.reps, args.warmup)
+                results[(dt, wname, kind)] = t
+                r = t["numpy"]
+                m = t["minigrad"]
+                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r)]
+                if have_rnn:
+                    row += [_fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
+                if use_torch:
+                    row += [_fmt_ms(t["torch-layer"]), _ratio(m, t["torch-layer"]),
+                            _fmt_ms(t["torch-cell"]), _ratio(m, t["torch-cell"])]
+                rows.append(row)
+                print(f"  [{dt}] {' | '.join(row)}", file=sys.stderr, flush=True)
+        header = ["workload (I,H,B,T) cell", "NumPy BPTT ms", "minigrad ms", "minigrad / NumPy"]
+        if have_rnn:
+            header += ["bench loop ms", "loop / NumPy"]
+        if use_torch:
+            header += ["torch layer ms", "minigrad / torch layer", "torch cell loop ms",
+                       "minigrad / torch cells"]
+        rep.add(f"### {dt}: ms per train step (median of {args.reps}; forward over T + full BPTT, MSE)")
+        rep.add()
+        rep.add("minigrad = " + ("`rnn.layers` (fused=True)" if have_rnn else "the bench's own layer loop"
+                                 " (bench/mg_loop.py)") + "; sizes: " + ", ".join(
+            w.label() for k, w in problems.WORKLOADS.items() if k in args.workloads.split(",")))
+        rep.add()
+        rep.add(_table(header, rows))
+        rep.add()
+    _targets(results, use_torch, rep)
+    return results
+
+
+def _targets(results: dict, use_torch: bool, rep: Report) -> None:
+    rows = []
+    for (dt, wname, kind), t in results.items():
+        m = t["minigrad"]
+        lim = 1.5 if wname == "tiny" else 1.0
+        r = m / t["numpy"]
+        rows.append([f"{dt} {wname} {kind.upper()}", f"minigrad <= {lim}x NumPy", f"{r:.2f}x",
+                     "met" if r <= lim else "NOT met"])
+        if use_torch:
+            rc = m / t["torch-cell"]
+            rows.append([f"{dt} {wname} {kind.upper()}", "faster than torch cell loop", f"{rc:.2f}x",
+                         "met" if rc < 1 else "NOT met"])
+            rl = m / t["torch-layer"]
+            if kind != "lstm":
+                rows.append([f"{dt} {wname} {kind.upper()}", f"faster than torch nn.{kind.upper()}",
+                             f"{rl:.2f}x", "met" if rl < 1 else "NOT met"])
+            elif dt == "float32":
+                rows.append([f"{dt} {wname} {kind.upper()}", "<= 1.5x torch nn.LSTM", f"{rl:.2f}x",
+                             "met" if rl <= 1.5 else "NOT met"])
+    met = sum(r[-1] == "met" for r in rows)
+    rep.add(f"### Targets (ratios from this run): {met} of {len(rows)} met")
+    rep.add()
+    rep.add(_table(["case", "target", "ratio", ""], rows))
+    rep.add()
+
+
+# ------------------------------------------------------------------------------------------ overhead
+
+
+def bench_overhead(args: argparse.Namespace, rep: Report) -> None:
+    import minigrad as mg
+
+    rng = np.random.default_rng(0)
+    xd = rng.standard_normal(4).astype(np.float32)
+    yd = rng.standard_normal(4).astype(np.float32)
+    seed = np.ones(4, np.float32)
+    x = mg.tensor(xd, requires_grad=True)
+    y = mg.tensor(yd, requires_grad=True)
+    n = 2000 if args.quick else 5000
+
+    def per_call(f: Callable[[], object]) -> float:
+        f()
+        best = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            best.append((time.perf_counter() - t0) / n)
+        return statistics.median(best)
+
+    def mg_tanh() -> None:
+        mg.tanh(x).backward(seed)
+        x.grad = None
+
+    def np_tanh() -> None:
+        t = np.tanh(xd)
+        seed * (1 - t * t)
+
+    def mg_mul() -> None:
+        (x * y).backward(seed)
+        x.grad = y.grad = None
+
+    def np_mul() -> None:
+        xd * yd
+        seed * yd
+        seed * xd
+
+    def mg_fwd() -> None:
+        mg.tanh(x)
+
+    def mg_nograd() -> None:
+        with mg.no_grad():
+            mg.tanh(x)
+
+    rows = []
+    for name, f, g in [("tanh (unary)", mg_tanh, np_tanh), ("mul (binary)", mg_mul, np_mul)]:
+        a, b = per_call(f), per_call(g)
+        rows.append([name, f"{a * 1e6:.2f}", f"{b * 1e6:.2f}", f"{(a - b) * 1e6:.2f}"])
+    rep.add("### Per-op overhead: forward + backward of one tiny (4,) float32 op, us per call")
+    rep.add()
+    rep.add(_table(["op", "minigrad fwd+bwd us", "raw NumPy us", "overhead us"], rows))
+    rep.add()
+    rep.add(f"Forward only (records a node): {per_call(mg_fwd) * 1e6:.2f} us; under no_grad: "
+            f"{per_call(mg_nograd) * 1e6:.2f} us. Target: overhead <= 4 us.")
+    rep.add()
+
+
+# ------------------------------------------------------------------------------------------ scaling
+
+
+def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
+    import minigrad as mg
+
+    Ts = [250, 500, 1000] if args.quick else [250, 500, 1000, 2000, 4000]
+    In, H, B = 16, 32, 4
+    kind = "lstm"
+    have_rnn = mg_loop.rnn_layers_available()
+    rows = []
+    base = None
+    for T in Ts:
+        x, y, p = problems.make_problem(kind, In, H, B, T, "float32")
+        if have_rnn:
+            layer = mg_loop.make_rnn_layer(kind, p)
+            params = list(layer.parameters())
+
+            def fwd(x: np.ndarray = x, layer=layer) -> mg.Tensor:
+                return layer(mg.tensor(x))[0]
+        else:
+            P = mg_loop.make_params(p)
+            params = list(P.values())
+
+            def fwd(x: np.ndarray = x, P=P) -> mg.Tensor:
+                return mg_loop.forward_loop(kind, mg.tensor(x), P)
+
+        def loss_of(out: mg.Tensor, y: np.ndarray = y) -> mg.Tensor:
+            d = out - mg.tensor(y)
+            return (d * d).mean()
+
+        tf, tb = [], []
+        for _ in range(max(args.reps, 3)):
+            for q in params:
+                q.grad = None
+            gc.collect()
+            t0 = time.perf_counter()
+            loss = loss_of(fwd())
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            tf.append(t1 - t0)
+            tb.append(t2 - t1)
+            del loss
+        gc.collect()
+        tracemalloc.start()
+        loss = loss_of(fwd())
+        after_fwd, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        loss.backward()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del loss
+        f, b = statistics.median(tf), statistics.median(tb)
+        if base is None:
+            base = (T, b, peak)
+        lin = (b / base[1]) / (T / base[0])
+        rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}",
+                     f"{after_fwd / 2**20:.1f}", f"{peak / 2**20:.1f}", f"{peak / T / 1024:.1f}"])
+    rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, "
+            + ("rnn.LSTM" if have_rnn else "bench loop"))
+    rep.add()
+    rep.add("Linear in T means constant us/step and KiB/step; 'vs linear' is (backward time / T) relative "
+            "to the first row (1.00 = perfectly linear). Memory is traced (tracemalloc) NumPy + Python "
+            "allocations: held after forward (the graph and saved arrays) and peak during backward.")
+    rep.add()
+    rep.add(_table(["T", "forward ms", "backward ms", "backward us/step", "vs linear",
+                    "graph MiB after fwd", "peak MiB in bwd", "peak KiB/step"], rows))
+    rep.add()
+
+
+# ------------------------------------------------------------------------------------------ cold start
+
+_IMPORT = """
+import time
+t0 = time.perf_counter()
+import minigrad
+print(time.perf_counter() - t0)
+"""
+
+_FIRST_STEP = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+import minigrad as mg
+t1 = time.perf_counter()
+from bench import mg_loop, problems
+x, y, p = problems.make_problem("lstm", 32, 64, 16, 64, "float32")
+step = mg_loop.step_fn("lstm", x, y, p, "rnn" if mg_loop.rnn_layers_available() else "loop")
+t2 = time.perf_counter()
+step()
+t3 = time.perf_counter()
+step()
+t4 = time.perf_counter()
+print(t1 - t0, t3 - t2, t4 - t3)
+"""
+
+
+def _run_py(code: str, env: dict[str, str]) -> tuple[list[float], float]:
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise RuntimeError(f"bench: subprocess failed:\n{out.stderr}")
+    return [float(v) for v in out.stdout.split()], wall
+
+
+def bench_coldstart(args: argparse.Namespace, rep: Report) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    reps = 3
+    imports = [_run_py(_IMPORT, env)[0][0] for _ in range(reps)]
+    rows = [["import minigrad", f"{statistics.median(imports) * 1e3:.0f}", "-", "< 500 ms"]]
+    with tempfile.TemporaryDirectory() as cache:
+        env["NUMBA_CACHE_DIR"] = cache
+        (_, first, second), _ = _run_py(_FIRST_STEP, env)
+        rows.append(["first LSTM step, cold Numba cache (compiles)", f"{first * 1e3:.0f}",
+                     f"{second * 1e3:.0f}", "-"])
+        warm = [_run_py(_FIRST_STEP, env) for _ in range(reps)]
+        firsts = sorted(w[0][1] for w in warm)
+        rows.append(["first LSTM step, warm Numba cache", f"{statistics.median(firsts) * 1e3:.0f}",
+                     f"{statistics.median(w[0][2] for w in warm) * 1e3:.0f}", "< 1000 ms"])
+        rows.append(["whole process (start, import, data, 2 steps), warm cache",
+                     f"{statistics.median(w[1] for w in warm) * 1e3:.0f}", "-", "-"])
+    rep.add("### Cold start (fresh processes; LSTM small workload (32, 64, 16, 64) float32)")
+    rep.add()
+    rep.add("The cold cache is an empty temporary NUMBA_CACHE_DIR; the warm runs reuse it. Medians of "
+            f"{reps} processes.")
+    rep.add()
+    rep.add(_table(["what", "ms", "second step ms", "target"], rows))
+    rep.add()
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def machine_info(args: argparse.Namespace) -> list[str]:
+    import numba
+
+    import minigrad
+
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    tv = torch_impl.version() if not args.no_torch else None
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        f"- load average at start: {', '.join(f'{v:.2f}' for v in load)} (the machine is shared)",
+        f"- Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
+        f"minigrad {minigrad.__version__}, PyTorch {tv or 'not installed'}",
+        f"- threads: BLAS/OpenMP/torch = {args.threads}",
+        f"- command: `{' '.join(['python -m bench', *sys.argv[1:]])}`",
+    ]
+
+
+def main(args: argparse.Namespace) -> int:
+    rep = Report()
+    rep.add("# minigrad benchmark results")
+    rep.add()
+    for line in machine_info(args):
+        rep.add(line)
+    rep.add()
+    sections = args.sections.split(",")
+    if "steps" in sections:
+        rep.add("## Train steps")
+        rep.add()
+        bench_steps(args, rep)
+    if "overhead" in sections:
+        rep.add("## Engine overhead")
+        rep.add()
+        bench_overhead(args, rep)
+    if "scaling" in sections:
+        rep.add("## Scaling with sequence length")
+        rep.add()
+        bench_scaling(args, rep)
+    if "coldstart" in sections:
+        rep.add("## Start-up")
+        rep.add()
+        bench_coldstart(args, rep)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ()
+    rep.add(f"Load average at the end: {', '.join(f'{v:.2f}' for v in load)}.")
+    out = args.out or (str(Path(__file__).with_name("RESULTS.md")) if args.write else None)
+    if out:
+        Path(out).write_text(rep.text())
+        print(f"bench: wrote {out}", file=sys.stderr)
+    return 0
