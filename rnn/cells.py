@@ -135,19 +135,25 @@ class _CellBase(Module):
         self.hidden_size = int(hidden_size)
         self.bias = bool(bias)
         self.fused = bool(fused)
-        self.dtype = _resolve_dtype(dtype)
-        if self.dtype.kind != "f":
-            raise TypeError(f"{name}: dtype must be float32 or float64, got {self.dtype}")
-        self.reset_parameters(rng)
+        dt = _resolve_dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"{name}: dtype must be float32 or float64, got {dt}")
+        self.reset_parameters(rng, dt)
 
-    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype (follows ``.to()`` / ``.double()``)."""
+        return self.weight_ih.dtype
+
+    def reset_parameters(self, rng: np.random.Generator | None = None, dtype: Any = None) -> None:
         """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default)."""
         rng = mg.default_rng() if rng is None else rng
+        dt = self.dtype if dtype is None else _resolve_dtype(dtype)
         gh, h = self.n_gates * self.hidden_size, self.hidden_size
-        self.weight_ih = uniform_init((gh, self.input_size), h, rng, self.dtype)
-        self.weight_hh = uniform_init((gh, h), h, rng, self.dtype)
-        self.bias_ih = uniform_init((gh,), h, rng, self.dtype) if self.bias else None
-        self.bias_hh = uniform_init((gh,), h, rng, self.dtype) if self.bias else None
+        self.weight_ih = uniform_init((gh, self.input_size), h, rng, dt)
+        self.weight_hh = uniform_init((gh, h), h, rng, dt)
+        self.bias_ih = uniform_init((gh,), h, rng, dt) if self.bias else None
+        self.bias_hh = uniform_init((gh,), h, rng, dt) if self.bias else None
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -75,14 +75,19 @@ class RNNBase(Module):
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
         self.fused = bool(fused)
-        self.dtype = _resolve_dtype(dtype)
-        if self.dtype.kind != "f":
-            raise TypeError(f"{name}: dtype must be float32 or float64, got {self.dtype}")
+        dt = _resolve_dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"{name}: dtype must be float32 or float64, got {dt}")
         #: generator for dropout masks (None: minigrad's global one, reseeded by ``mg.manual_seed``)
         self.rng = rng
         #: set by ``rnn.diagnostics.record_hiddens`` to keep every step's hidden state
         self._recorder: Any = None
-        self.reset_parameters(rng)
+        self.reset_parameters(rng, dt)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype (follows ``.to()`` / ``.double()``)."""
+        return self.weight_ih_l0.dtype
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -93,20 +98,21 @@ class RNNBase(Module):
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
         return (f"weight_ih{sfx}", f"weight_hh{sfx}", f"bias_ih{sfx}", f"bias_hh{sfx}")
 
-    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+    def reset_parameters(self, rng: np.random.Generator | None = None, dtype: Any = None) -> None:
         """(Re)create every parameter from U(-1/sqrt(H), 1/sqrt(H)), in PyTorch's order:
         ``weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, weight_ih_l0_reverse, ...``."""
         rng = mg.default_rng() if rng is None else rng
+        dt = self.dtype if dtype is None else _resolve_dtype(dtype)
         h, gh = self.hidden_size, self.n_gates * self.hidden_size
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else h * self.num_directions
             for d in range(self.num_directions):
                 w_ih, w_hh, b_ih, b_hh = self._param_names(layer, d)
-                setattr(self, w_ih, uniform_init((gh, in_size), h, rng, self.dtype))
-                setattr(self, w_hh, uniform_init((gh, h), h, rng, self.dtype))
+                setattr(self, w_ih, uniform_init((gh, in_size), h, rng, dt))
+                setattr(self, w_hh, uniform_init((gh, h), h, rng, dt))
                 if self.bias:
-                    setattr(self, b_ih, uniform_init((gh,), h, rng, self.dtype))
-                    setattr(self, b_hh, uniform_init((gh,), h, rng, self.dtype))
+                    setattr(self, b_ih, uniform_init((gh,), h, rng, dt))
+                    setattr(self, b_hh, uniform_init((gh,), h, rng, dt))
 
     def weights(self, layer: int, direction: int = 0) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction (biases None if bias=False)."""

@@ -184,3 +184,9 @@ def test_errors_name_the_cell_and_shapes(kind, cls, G):
 def test_rnncell_nonlinearity_checked():
     with pytest.raises(ValueError, match="nonlinearity"):
         RNNCell(2, 2, nonlinearity="sigmoid")
+
+
+def test_cell_dtype_follows_module_to():
+    cell = LSTMCell(2, 3).double()
+    h, c = cell(np.ones((1, 2)))
+    assert cell.dtype == h.dtype == c.dtype == np.float64

@@ -345,3 +345,12 @@ def test_float32_stays_float32(rng):
     assert out.dtype == h.dtype == c.dtype == np.float32
     out.sum().backward()
     assert all(p.grad.dtype == np.float32 for p in layer.parameters())
+
+
+def test_dtype_follows_module_to(rng):
+    layer = GRU(2, 3, num_layers=2).double()
+    assert layer.dtype == np.float64
+    out, h = layer(rng.standard_normal((4, 1, 2)))
+    assert out.dtype == h.dtype == np.float64
+    layer.reset_parameters(np.random.default_rng(0))  # keeps the current dtype
+    assert all(p.dtype == np.float64 for p in layer.parameters())
