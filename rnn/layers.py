@@ -223,6 +223,10 @@ class RNNBase(Module):
     def _initial(self, hx: Any, batch: int, unbatched: bool) -> list[Tensor] | None:
         if hx is None:
             return None
+        if isinstance(hx, (tuple, list)):
+            raise TypeError(f"{type(self).__name__}: hx must be one tensor h0 of shape (num_layers*"
+                            f"num_directions, batch, hidden_size), got a {type(hx).__name__} (an LSTM's "
+                            "(h0, c0) state?)")
         return [self._check_state(hx, batch, unbatched, "hx")]
 
     def _dropout(self, out: Tensor) -> Tensor:

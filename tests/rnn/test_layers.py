@@ -257,6 +257,9 @@ def test_errors_name_layer_shapes_and_dtypes(mode):
     if mode == "LSTM":
         with pytest.raises(TypeError, match=r"tuple \(h0, c0\)"):
             layer(np.zeros((3, 1, 2)), np.zeros((2, 1, 3)))
+    else:
+        with pytest.raises(TypeError, match="one tensor h0"):
+            layer(np.zeros((3, 1, 2)), (np.zeros((2, 1, 3)), np.zeros((2, 1, 3))))
 
 
 # ------------------------------------------------------------------ dropout
