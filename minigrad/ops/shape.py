@@ -168,8 +168,13 @@ def permute(x: Tensor, *axes: int) -> Tensor:
 
 
 def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """``x`` repeated (as a view) along its size-1 and new leading axes; ``-1`` keeps an axis's size."""
     shape = tuple(int(s) for s in shape)
-    shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    lead = len(shape) - x.ndim
+    if any(s == -1 for s in shape[:lead]):
+        raise ShapeError(f"broadcast_to: -1 is only allowed for existing axes; cannot expand "
+                         f"{describe(x)} to {shape}")
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     try:
         np.broadcast_shapes(x.shape, shape)
         if np.broadcast_shapes(x.shape, shape) != shape:

@@ -36,6 +36,8 @@ SHAPE_ERRORS = [
     ("concatenate", lambda: mg.concatenate([mg.tensor(1.0), mg.tensor(2.0)]), ["axis 0", "0 dimensions"]),
     ("stack", lambda: mg.stack([f32(2, 3), f32(2, 4)]), ["(2, 3)", "(2, 4)"]),
     ("broadcast_to", lambda: f32(2, 3).expand(3, 3), ["(2, 3) [float32]", "(3, 3)"]),
+    ("broadcast_to", lambda: f32(3).expand(-1, 3), ["(3,) [float32]", "(-1, 3)", "existing axes"]),
+    ("broadcast_to", lambda: f32(2, 3).broadcast_to((3,)), ["(2, 3) [float32]", "(3,)"]),
     ("transpose", lambda: mg.transpose(f32(2, 3, 4), (0, 5, 1)), ["(2, 3, 4)", "(0, 5, 1)"]),
     ("transpose", lambda: f32(2, 3, 4).permute(0, 0, 1), ["(2, 3, 4)", "permutation"]),
     ("split", lambda: f32(2, 3).split(4, axis=1), ["(2, 3) [float32]", "4"]),
