@@ -5,7 +5,8 @@
 step, the random generators' ``bit_generator.state`` and the config, so a run interrupted at any step and
 resumed with ``resume=True`` logs exactly the losses an uninterrupted run would. Files in ``out_dir``:
 
-- ``checkpoint.mg``: the latest checkpoint (``mg.save``), replaced atomically (write + ``os.replace``);
+- ``checkpoint.mg``: the latest checkpoint, written by ``mg.save``, which replaces it atomically (temporary
+  file, fsync, ``os.replace``): a reader never sees a half-written checkpoint, even after Ctrl-C;
 - ``losses.tsv``: ``step<TAB>loss<TAB>grad_norm`` per step (floats written with ``repr``, exact);
 - ``results.json``: config, metric vs baseline and timings after the last step.
 
@@ -18,11 +19,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -78,11 +78,10 @@ class TrainConfig:
     schedule: str | None = None      # "constant" or "cosine" (decay to 5 % of lr over the steps)
     dtype: str = "float32"
     checkpoint_every: int = 0        # 0: only at the end (and on Ctrl-C)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the task default; validated."""
-        cfg = dataclasses.replace(self, extra=dict(self.extra))
+        cfg = dataclasses.replace(self)
         cfg.validate_names()
         from . import TASKS
 
@@ -157,43 +156,10 @@ def build(cfg: TrainConfig) -> tuple[Task, nn.Module, optim.Optimizer]:
 
 
 # --------------------------------------------------------------------------------------------- checkpoints
-def _mg_save(obj: Any, path: Path) -> None:
-    """``mg.save`` (minigrad.nn's serialiser); a pickle stand-in only while the engine has none."""
-    if hasattr(mg, "save"):
-        mg.save(obj, path)
-    else:  # pragma: no cover - adapter for engine versions without mg.save
-        import pickle
-
-        with open(path, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _mg_load(path: Path) -> Any:
-    if hasattr(mg, "load"):
-        return mg.load(path)
-    import pickle  # pragma: no cover
-
-    with open(path, "rb") as f:
-        return pickle.load(f)
-
-
-def _save(obj: Any, path: Path) -> None:
-    """``mg.save`` to a temporary file in the same directory, then ``os.replace`` (atomic on POSIX):
-    a reader never sees a half-written checkpoint, even after Ctrl-C or a crash."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        _mg_save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def save_checkpoint(path: Path, cfg: TrainConfig, model: nn.Module, opt: optim.Optimizer, step: int,
-                    extra: dict[str, Any] | None = None) -> None:
-    _save({"format": FORMAT, "config": cfg.to_dict(), "step": int(step), "model": model.state_dict(),
-           "optimizer": opt.state_dict(), "rng": {"minigrad": mg.default_rng().bit_generator.state},
-           "extra": extra or {}}, path)
+def save_checkpoint(path: Path, cfg: TrainConfig, model: nn.Module, opt: optim.Optimizer, step: int) -> None:
+    """Model and optimiser state dicts, step, minigrad's generator state and config, saved atomically."""
+    mg.save({"format": FORMAT, "config": cfg.to_dict(), "step": int(step), "model": model.state_dict(),
+           "optimizer": opt.state_dict(), "rng": {"minigrad": mg.default_rng().bit_generator.state}}, path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -203,7 +169,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         p = p / CHECKPOINT
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint {p} does not exist")
-    ckpt = _mg_load(p)
+    ckpt = mg.load(p)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{p} is not a minigrad rnn checkpoint (format {FORMAT})")
     return ckpt
