@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
-from minigrad import Tensor
+from minigrad import Tensor, _state
 from minigrad.dtypes import resolve as _resolve_dtype
 from minigrad.nn import Module
 
@@ -254,8 +254,12 @@ class RNNBase(Module):
         rec = self._recorder
         steps = range(seq_len - 1, -1, -1) if direction else range(seq_len)
         outs: list[Tensor | None] = [None] * seq_len
-        for t in steps:
-            with mg.scope(f"t={t + t0}"):
+        # Each step runs in scope base + ("t=<t>",), exactly what `with mg.scope(f"t={t}")` records,
+        # set directly: the context manager's overhead is comparable to an op's, paid T times.
+        base = _state.scope
+        try:
+            for t in steps:
+                _state.scope = (*base, f"t={t + t0}")
                 new = self._cell(gxs[t], state, w_hh_t, bias_step, zero)
                 if mask is None:
                     state = new
@@ -267,6 +271,8 @@ class RNNBase(Module):
                 zero = False
                 if rec is not None:
                     rec._record(self, layer, direction, t + t0, state[0])
+        finally:
+            _state.scope = base
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
         return out, state
 

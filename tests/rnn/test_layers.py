@@ -357,3 +357,17 @@ def test_dtype_follows_module_to(rng):
     assert out.dtype == h.dtype == np.float64
     layer.reset_parameters(np.random.default_rng(0))  # keeps the current dtype
     assert all(p.dtype == np.float64 for p in layer.parameters())
+
+
+def test_scope_restored_when_a_step_raises(rng, monkeypatch):
+    from minigrad import _state
+
+    layer = make("GRU")
+
+    def boom(*a, **k):
+        raise FloatingPointError("boom")
+
+    monkeypatch.setattr(layer, "_cell", boom)
+    with mg.scope("outer"), pytest.raises(FloatingPointError):
+        layer(rng.standard_normal((3, 1, 2)))
+    assert _state.scope == ()
