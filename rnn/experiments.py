@@ -103,7 +103,7 @@ def svg_plot(curves: dict[int, dict[str, np.ndarray]], title: str) -> str:
             out.append(f'<polyline fill="none" stroke="{COLORS.get(cell, "#000")}" stroke-width="1.8" '
                        f'points="{pts}"><title>{_esc(LABELS.get(cell, cell))}, T={T}</title></polyline>')
     out.append(f'<text x="14" y="{mt + ph / 2:.0f}" transform="rotate(-90 14 {mt + ph / 2:.0f})" '
-               'text-anchor="middle">‖dL/dh_t‖ / ‖dL/dh_T‖</text>')
+               'text-anchor="middle">||dL/dh_t|| / ||dL/dh_T||</text>')
     lx = ml
     for cell in [c for c in CELLS if any(c in per for per in curves.values())]:
         out.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{H - 12}" y2="{H - 12}" stroke="{COLORS[cell]}" '
@@ -174,7 +174,7 @@ def vanishing(out: str | Path, cells: Sequence[str] = CELLS, lengths: Sequence[i
     files[0].write_text("# Vanishing gradients on the adding task\n\n" + md)
     files[1].write_text(json.dumps({"steps": steps, "hidden": hidden, "batch": batch, "lr": lr, "seed": seed,
                                     "rows": rows}, indent=1) + "\n")
-    files[2].write_text(svg_plot(curves, "‖dL/dh_t‖ relative to the last step, at initialisation "
+    files[2].write_text(svg_plot(curves, "||dL/dh_t|| relative to the last step, at initialisation "
                                          "(adding task)"))
     if draw:
         for cell in cells:

@@ -239,3 +239,18 @@ def test_not_a_checkpoint(tmp_path, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_svg_plot_and_table_from_known_curves():
+    from rnn.experiments import svg_plot, table
+
+    curves = {4: {"rnn": np.array([1e-6, 1e-4, 1e-2, 1.0]), "lstm": np.array([0.5, 0.6, 0.8, 1.0])}}
+    root = ET.fromstring(svg_plot(curves, "a <title> & more"))
+    lines = [e for e in root.iter() if e.tag.endswith("polyline")]
+    assert len(lines) == 2
+    ys = [[float(p.split(",")[1]) for p in ln.get("points").split()] for ln in lines]
+    assert ys[0][0] > ys[0][-1] + 100      # the vanishing curve starts far below its end (SVG y grows down)
+    assert abs(ys[1][0] - ys[1][-1]) < 40  # the LSTM one stays near 1
+    assert ys[0][-1] == ys[1][-1]          # both normalised to 1 at the last step
+    md = table([{"cell": "rnn", "T": 4, "ratio": 1e-6, "mse": 0.1234, "baseline": 0.1667}], steps=10)
+    assert "| tanh RNN | 4 | 1.00e-06 | 0.123 | 0.167 |" in md
