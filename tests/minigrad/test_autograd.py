@@ -67,12 +67,12 @@ def test_shared_matrix_weight_recurrence_50_steps_gradcheck() -> None:
 def test_100k_op_chain_without_recursion() -> None:
     limit = sys.getrecursionlimit()
     x = leaf(0.5)
+    c = mg.tensor(1.00001, dtype="float64")
     y = x
     for _ in range(50_000):
-        y = y * 1.0
-        y = y + 0.0
-    y.backward()
-    assert x.grad == 1.0
+        y = -(y * c)
+    y.backward()  # y = (-c)^50000 x
+    np.testing.assert_allclose(x.grad, 1.00001 ** 50_000, rtol=1e-9)
     assert sys.getrecursionlimit() == limit
     del y  # freeing a 100,000-deep graph must not overflow either
     assert sys.getrecursionlimit() == limit
