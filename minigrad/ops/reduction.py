@@ -71,8 +71,8 @@ class _Extremum(Function):
 
     @classmethod
     def forward(cls, ctx, x, *, axes, keepdims):
-        if x.size == 0:
-            raise ShapeError(f"{cls.name}: reduction of an empty tensor of shape {x.shape}")
+        if any(x.shape[a] == 0 for a in axes):
+            raise ShapeError(f"{cls.name}: reduction over an empty axis of a tensor of shape {x.shape}")
         y = cls.reduce(x, axis=axes, keepdims=True)
         ctx.x, ctx.y, ctx.axes, ctx.keepdims = x, y, axes, keepdims
         return np.asarray(y if keepdims else np.squeeze(y, axis=axes))

@@ -46,6 +46,7 @@ SHAPE_ERRORS = [
     ("sum", lambda: mg.tensor(2.0).sum(axis=0), ["axis 0", "0 dimensions"]),
     ("max", lambda: f32(2, 3).max(axis=(0, 0)), ["repeated axis"]),
     ("max", lambda: mg.zeros(0, 3).max(), ["empty", "(0, 3)"]),
+    ("min", lambda: mg.zeros(0, 3).min(axis=0), ["empty", "(0, 3)"]),
     ("softmax", lambda: f32(2, 3).softmax(axis=3), ["axis 3"]),
     ("log_softmax", lambda: mg.log_softmax(f32(2, 3), axis=-3), ["axis -3"]),
 ]

@@ -424,6 +424,14 @@ def test_ops_on_integer_tensors_give_floats() -> None:
         np.testing.assert_allclose(out.data, ref, rtol=1e-6)
 
 
+def test_max_over_nonempty_axis_of_empty_tensor() -> None:
+    x = mg.tensor(np.zeros((0, 3)), requires_grad=True)
+    y = x.max(axis=1)
+    assert y.shape == (0,)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+
+
 def test_repeated_integer_indices_accumulate() -> None:
     x = mg.tensor(np.arange(4.0), requires_grad=True)
     x[[1, 1, 3, 1]].sum().backward()
