@@ -9,6 +9,8 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.ops import shape as shape_ops
@@ -510,3 +512,57 @@ def test_needs_input_grad() -> None:
 
     Probe.apply(leaf([1.0]), mg.tensor([2.0]))
     assert seen == [(True, False)]
+
+
+# ----------------------------------------------------------------------- random graphs
+GRAPH_SHAPES = [(), (3, 1), (1, 4), (3, 4)]
+
+
+def _graph_ops():
+    def unbind_restack(x):
+        if x.ndim == 0 or x.shape[0] != 3:
+            return x * 1.5
+        u = x.unbind(0)
+        return mg.stack([u[2], u[0], u[0]])  # outputs of one multi-output node, one used twice
+
+    def gather(x):
+        return x[[0, 0, 2]] if x.ndim and x.shape[0] == 3 else -x
+
+    def reduce_keep(x):
+        return x.mean(axis=-1, keepdims=True) if x.ndim == 2 else x * x
+
+    return {
+        "add": (2, lambda a, b: a + b), "sub": (2, lambda a, b: a - b), "mul": (2, lambda a, b: a * b),
+        "max": (2, lambda a, b: mg.maximum(a, b * 0.5 + 0.3)),
+        "tanh": (1, mg.tanh), "sigmoid": (1, mg.sigmoid), "square": (1, lambda a: a * a),
+        "unbind_restack": (1, unbind_restack), "gather": (1, gather), "reduce_keep": (1, reduce_keep),
+    }
+
+
+GRAPH_OPS = _graph_ops()
+
+
+@given(data=st.data())
+def test_random_graphs_with_reuse_match_finite_differences(data) -> None:
+    """Random DAGs in which nodes are reused many times (accumulation, in-place buffer adds, aliasing
+    from ops that pass gradients through unchanged, multi-output nodes): backward == central differences."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1)))
+    leaves = [mg.tensor(rng.uniform(-1, 1, s), requires_grad=True)
+              for s in data.draw(st.lists(st.sampled_from(GRAPH_SHAPES), min_size=1, max_size=3))]
+    steps = data.draw(st.lists(st.tuples(st.sampled_from(sorted(GRAPH_OPS)), st.integers(0, 99),
+                                         st.integers(0, 99)), min_size=1, max_size=10))
+    weights = [rng.uniform(-1, 1, (3, 4)) for _ in range(3)]
+
+    def f(*xs):
+        nodes = list(xs)
+        for name, i, j in steps:
+            arity, op = GRAPH_OPS[name]
+            args = [nodes[i % len(nodes)], nodes[j % len(nodes)]][:arity]
+            nodes.append(op(*args))
+        loss = None
+        for w, n in zip(weights, nodes[::-1]):
+            term = (n * w[tuple(slice(0, s) for s in n.shape)]).sum() if n.ndim else n * w[0, 0]
+            loss = term if loss is None else loss + term
+        return loss
+
+    assert mg.gradcheck(f, leaves)
