@@ -112,6 +112,8 @@ class Tensor:
 
     def __iter__(self) -> Iterator[Tensor]:
         """Iterate along axis 0 with ONE multi-output op (``unbind``), not one ``getitem`` per row."""
+        if not self.data.ndim:
+            raise TypeError("iteration over a 0-d tensor")
         return iter(ops.unbind(self, 0))
 
     def item(self) -> Any:

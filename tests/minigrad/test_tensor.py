@@ -134,6 +134,8 @@ def test_iteration_is_one_unbind_and_len() -> None:
     np.testing.assert_array_equal(x.grad, [[1, 1], [0, 0], [2, 2]])
     with pytest.raises(TypeError):
         len(mg.tensor(1.0))
+    with pytest.raises(TypeError, match="0-d"):
+        iter(mg.tensor(1.0))
 
 
 def test_comparisons_are_bool_tensors_without_grad_and_hash() -> None:
