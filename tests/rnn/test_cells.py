@@ -110,7 +110,7 @@ def test_gradcheck_cell(kind, cls, G, fused, B, rng):
     def f(x, *args):
         return cell(x, tuple(args[:2]) if kind == "lstm" else args[0])
 
-    assert mg.gradcheck(f, [x, *hs, *params(cell)], atol=1e-7, rtol=1e-6)
+    assert mg.gradcheck(f, [x, *hs, *params(cell)], atol=1e-8, rtol=1e-7)
 
 
 @pytest.mark.parametrize("kind,cls,G", CELLS)
@@ -120,7 +120,7 @@ def test_gradcheck_cell_without_bias(kind, cls, G, rng):
     hx = state(kind, 2, 2, rng)
     hs = list(hx) if kind == "lstm" else [hx]
     assert mg.gradcheck(lambda x, *a: cell(x, tuple(a[:2]) if kind == "lstm" else a[0]),
-                        [x, *hs, *params(cell)], atol=1e-7, rtol=1e-6)
+                        [x, *hs, *params(cell)], atol=1e-8, rtol=1e-7)
 
 
 @pytest.mark.skipif(not HAS_FUSED, reason="minigrad.ops.fused not available")
