@@ -497,6 +497,41 @@ def test_user_defined_op_passes_gradcheck() -> None:
     assert c.grad is None
 
 
+class TwoOut(mg.Function):
+    """(u, v) = (2 x, x^2);  dL/dx = 2 g_u + 2 x g_v  (a missing output gradient arrives as None)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return 2 * x, x * x
+
+    @staticmethod
+    def backward(ctx, grads):
+        gu, gv = grads
+        seen_grads.append((gu is None, gv is None))
+        out = np.zeros_like(ctx.x)
+        if gu is not None:
+            out = out + 2 * gu
+        if gv is not None:
+            out = out + 2 * ctx.x * gv
+        return out
+
+
+seen_grads: list = []
+
+
+def test_user_defined_multi_output_op() -> None:
+    x = leaf([0.5, -1.5])
+    u, v = TwoOut.apply(x)
+    assert u.node is v.node and u.node.n_out == 2 and (u._idx, v._idx) == (0, 1)
+    seen_grads.clear()
+    (v * 3).sum().backward()
+    assert seen_grads == [(True, False)]
+    np.testing.assert_allclose(x.grad, 6 * x.data)
+    assert mg.gradcheck(lambda t: TwoOut.apply(t), [x])
+    assert mg.gradcheck(lambda t: TwoOut.apply(t)[0].tanh(), [x])
+
+
 def test_needs_input_grad() -> None:
     seen = []
 
