@@ -439,3 +439,18 @@ def test_repeated_integer_indices_accumulate() -> None:
     x.grad = None
     (x[np.array([[0, 0], [0, 2]])] * mg.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))).sum().backward()
     np.testing.assert_array_equal(x.grad, [6, 0, 4, 0])
+
+
+@pytest.mark.parametrize("name", [u[0] for u in UNARY])
+@pytest.mark.parametrize("view", ["transpose", "strided", "broadcast"])
+def test_unary_ops_on_non_contiguous_views(name, view) -> None:
+    """Kernels run on flat arrays: transposed, strided and broadcast (stride-0) inputs and gradients
+    must be laid out consistently."""
+    _, fn, ref, kind = next(u for u in UNARY if u[0] == name)
+    base = values(np.random.default_rng(5), (4, 6), kind)
+    make = {"transpose": lambda t: t.T, "strided": lambda t: t[::2, ::-3],
+            "broadcast": lambda t: t[:1].expand(3, 6)}[view]
+    x = mg.tensor(base, requires_grad=True)
+    np.testing.assert_allclose(fn(make(x)).data, ref(make(mg.tensor(base)).data), rtol=1e-12)
+    w = np.random.default_rng(6).standard_normal(make(x).shape)
+    assert mg.gradcheck(lambda t: (fn(make(t)) * w).T, [x])
