@@ -190,3 +190,15 @@ def test_cell_dtype_follows_module_to():
     cell = LSTMCell(2, 3).double()
     h, c = cell(np.ones((1, 2)))
     assert cell.dtype == h.dtype == c.dtype == np.float64
+
+
+def test_fused_flag_falls_back_to_primitive_ops_without_the_fused_module(monkeypatch):
+    import rnn.cells
+
+    monkeypatch.setattr(rnn.cells, "HAS_FUSED", False)  # as if minigrad/ops/fused.py were absent
+    x = np.ones((2, 3))
+    h, _ = LSTMCell(3, 2, fused=True, dtype="float64", rng=np.random.default_rng(0))(x)
+    assert h.node.name == "Mul"
+    monkeypatch.undo()
+    h2, _ = LSTMCell(3, 2, fused=True, dtype="float64", rng=np.random.default_rng(0))(x)
+    np.testing.assert_allclose(h.data, h2.data, rtol=1e-14)
