@@ -371,3 +371,13 @@ def test_scope_restored_when_a_step_raises(rng, monkeypatch):
     with mg.scope("outer"), pytest.raises(FloatingPointError):
         layer(rng.standard_normal((3, 1, 2)))
     assert _state.scope == ()
+
+
+def test_h_n_pattern_gradient_regression():
+    """h_n stacks the final state of layer 0 AND of layer 1 = f(layer 0): the backward order must let
+    layer 1 send its gradient to layer 0's state before that is processed (a toposort that marked
+    nodes when pushed got this wrong)."""
+    x = mg.tensor(np.array([0.3, -0.2]), requires_grad=True)
+    a = x.tanh()
+    mg.stack([a, a * 2.0]).sum().backward()
+    np.testing.assert_allclose(x.grad, 3 * (1 - np.tanh(x.data) ** 2), rtol=1e-12)
