@@ -46,6 +46,31 @@ def _lstm_forward(gates, c_prev, h, c, act, tc):
             h[b, j] = o * t
 
 
+def _lstm_forward_pre(gates, e, tg, c_prev, act, c):
+    """The LSTM forward for larger arrays, given e = exp(-|gates|) and tg = tanh(gates_g) from NumPy's
+    vectorised (SIMD) exp and tanh: act = [i, f, g, o] with σ(v) = 1/(1+e) (v >= 0) or e/(1+e), and
+    c = f*c_prev + i*g. The caller finishes with tanh(c) and h = o*tanh(c), again in NumPy.
+    """
+    B, H = c_prev.shape
+    for b in range(B):
+        for j in range(H):
+            v = gates[b, j]
+            ee = e[b, j]
+            i = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            v = gates[b, H + j]
+            ee = e[b, H + j]
+            f = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            v = gates[b, 3 * H + j]
+            ee = e[b, 3 * H + j]
+            o = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            g = tg[b, j]
+            act[b, j] = i
+            act[b, H + j] = f
+            act[b, 2 * H + j] = g
+            act[b, 3 * H + j] = o
+            c[b, j] = f * c_prev[b, j] + i * g
+
+
 def _lstm_backward(act, c_prev, tc, gh, gc, has_gh, has_gc, dgates, dc_prev):
     """From dL/dh = gh and dL/dc = gc (either absent: zero):
 
@@ -94,6 +119,35 @@ def _gru_forward(gi, gh, h_prev, h, act):
             act[b, 2 * H + j] = n
             act[b, 3 * H + j] = ghn
             h[b, j] = (1.0 - z) * n + z * h_prev[b, j]
+
+
+def _gru_forward_pre(gi, gh, e, act):
+    """The GRU forward for larger arrays, first part, given e = exp(-|gi_rz + gh_rz|) (B, 2H) from
+    NumPy: act = [r, z, gi_n + r*gh_n, gh_n]; the caller applies tanh to the third block in place."""
+    B, H2 = e.shape
+    H = H2 // 2
+    for b in range(B):
+        for j in range(H):
+            v = gi[b, j] + gh[b, j]
+            ee = e[b, j]
+            r = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            v = gi[b, H + j] + gh[b, H + j]
+            ee = e[b, H + j]
+            z = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            ghn = gh[b, 2 * H + j]
+            act[b, j] = r
+            act[b, H + j] = z
+            act[b, 2 * H + j] = gi[b, 2 * H + j] + r * ghn
+            act[b, 3 * H + j] = ghn
+
+
+def _gru_forward_post(act, h_prev, h):
+    """Second part: h = (1-z)*n + z*h_prev, with n = act[:, 2H:3H] already tanh'ed."""
+    B, H = h_prev.shape
+    for b in range(B):
+        for j in range(H):
+            z = act[b, H + j]
+            h[b, j] = (1.0 - z) * act[b, 2 * H + j] + z * h_prev[b, j]
 
 
 def _gru_backward(act, h_prev, dh, dgi, dgh, dh_prev):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.kernels import cells as K
+from minigrad.ops import fused as FU
 from minigrad.ops.fused import GRUCell, LSTMCell, RNNCell
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
@@ -562,3 +563,84 @@ def test_rec_errors(rng):
         mg.gru_cell(gi, None, hg)
     with pytest.raises(mg.ShapeError, match="rnn_cell"):
         mg.rnn_cell(_t(rng, (3, 4)), h_prev=_t(rng, (2, 4)), w_hh_t=_t(rng, (4, 4)))
+
+
+# ------------------------------------------------------------------ the vectorised (large-array) path
+
+
+@pytest.fixture(params=["scalar", "vector"])
+def path(request, monkeypatch):
+    """Run a test with every step below (scalar Numba kernel) or above (NumPy SIMD exp/tanh + Numba
+    arithmetic) the size threshold."""
+    monkeypatch.setattr(FU, "VECTOR_MIN", 10**9 if request.param == "scalar" else 0)
+    return request.param
+
+
+def test_paths_match_primitive(rng, path):
+    gates, c = _t(rng, (3, 16)), _t(rng, (3, 4))
+    seeds = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))]
+    _assert_same(mg.lstm_cell, lstm_prim, [gates, c], seeds)
+    gi, gh = _t(rng, (3, 12)), _t(rng, (3, 12))
+    _assert_same(mg.gru_cell, gru_prim, [gi, gh, c], seeds[:1])
+    for nl in ["tanh", "relu"]:
+        _assert_same(lambda p, nl=nl: mg.rnn_cell(p, nl), lambda p, nl=nl: rnn_prim(p, nl), [c], seeds[:1])
+    assert mg.gradcheck(mg.lstm_cell, [gates, c])
+    assert mg.gradcheck(mg.gru_cell, [gi, gh, c])
+
+
+@pytest.mark.parametrize("dt,tol", [(np.float32, 1e-6), (np.float64, 1e-14)])
+def test_scalar_and_vector_paths_agree(rng, monkeypatch, dt, tol):
+    gates, c = _t(rng, (5, 24), dt, scale=4), _t(rng, (5, 6), dt)
+    gi, gh = _t(rng, (5, 18), dt, scale=4), _t(rng, (5, 18), dt, scale=4)
+    seeds = [rng.standard_normal((5, 6)), rng.standard_normal((5, 6))]
+    res = {}
+    for name, vmin in [("scalar", 10**9), ("vector", 0)]:
+        monkeypatch.setattr(FU, "VECTOR_MIN", vmin)
+        res[name] = (_grads(mg.lstm_cell, [gates, c], seeds), _grads(mg.gru_cell, [gi, gh, c], seeds[:1]),
+                     _grads(mg.rnn_cell, [c], seeds[:1]))
+    for (o1, g1), (o2, g2) in zip(res["scalar"], res["vector"]):
+        for a, b in zip(o1 + g1, o2 + g2):
+            assert a.dtype == b.dtype == dt
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_vector_path_extremes(monkeypatch):
+    monkeypatch.setattr(FU, "VECTOR_MIN", 0)
+    x = np.array([[-1000.0, -50.0, 0.0, 50.0, 1000.0, -1e308, 1e308, -np.inf]])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # exp underflows to 0: benign
+        h, c = mg.lstm_cell(mg.tensor(x), mg.tensor(np.array([[0.5, -0.5]])))
+        r = mg.gru_cell(mg.tensor(x[:, :6]), mg.tensor(-x[:, :6]), mg.tensor(np.array([[0.5, -0.5]])))
+    assert np.isfinite(h.data).all() and np.isfinite(c.data).all() and np.isfinite(r.data).all()
+    x[0, 0] = np.nan
+    h, _ = mg.lstm_cell(mg.tensor(x), mg.tensor(np.zeros((1, 2))))
+    assert np.isnan(h.data[0, 0]) and np.isfinite(h.data[0, 1])
+
+
+@pytest.mark.parametrize("dt,tol", [(np.float32, 2e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_pre_kernels_vs_numpy(rng, dt, tol, jit):
+    names = ["lstm_forward_pre", "gru_forward_pre", "gru_forward_post"]
+    ks = [_kernels(n) for n in names]
+    if jit and len(ks[0]) == 1:
+        pytest.skip("JIT disabled")
+    lpre, gpre, gpost = (k[int(jit)] for k in ks)
+    B, H = 3, 4
+    gates = (3 * rng.standard_normal((B, 4 * H))).astype(dt)
+    c_prev = rng.standard_normal((B, H)).astype(dt)
+    act, c = np.empty((B, 4 * H), dt), np.empty((B, H), dt)
+    lpre(gates, np.exp(-np.abs(gates)), np.tanh(gates[:, 2 * H:3 * H]), c_prev, act, c)
+    _, rc, ract, _ = np_lstm(gates.astype(np.float64), c_prev.astype(np.float64))
+    np.testing.assert_allclose(act, ract, rtol=tol, atol=tol)
+    np.testing.assert_allclose(c, rc, rtol=tol, atol=tol)
+    gi, gh = ((3 * rng.standard_normal((B, 3 * H))).astype(dt) for _ in range(2))
+    act = np.empty((B, 4 * H), dt)
+    gpre(gi, gh, np.exp(-np.abs(gi[:, :2 * H] + gh[:, :2 * H])), act)
+    rh, ract = np_gru(*(a.astype(np.float64) for a in (gi, gh, c_prev)))
+    pre_n = gi[:, 2 * H:].astype(np.float64) + ract[:, :H] * gh[:, 2 * H:]
+    np.testing.assert_allclose(act[:, :2 * H], ract[:, :2 * H], rtol=tol, atol=tol)
+    np.testing.assert_allclose(act[:, 2 * H:3 * H], pre_n, rtol=tol, atol=tol)
+    act[:, 2 * H:3 * H] = np.tanh(act[:, 2 * H:3 * H])
+    h = np.empty((B, H), dt)
+    gpost(act, c_prev, h)
+    np.testing.assert_allclose(h, rh, rtol=tol, atol=tol)
+    assert act.dtype == h.dtype == dt
