@@ -24,17 +24,18 @@ def _lstm_forward(gates, c_prev, h, c, act, tc):
     B, H = c_prev.shape
     for b in range(B):
         for j in range(H):
-            # sigmoid(v) = 1 / (1 + e^-v), or e^v / (1 + e^v) for v < 0: one exp, never overflows
+            # sigmoid(v) = 1 / (1 + e^-v), or e^v / (1 + e^v) for v < 0: one exp, never overflows;
+            # written as a select and one division so the loop has no data-dependent branch
             v = gates[b, j]
             e = math.exp(-abs(v))
-            i = 1.0 / (1.0 + e) if v >= 0 else e / (1.0 + e)
+            i = (1.0 if v >= 0 else e) / (1.0 + e)
             v = gates[b, H + j]
             e = math.exp(-abs(v))
-            f = 1.0 / (1.0 + e) if v >= 0 else e / (1.0 + e)
+            f = (1.0 if v >= 0 else e) / (1.0 + e)
             g = math.tanh(gates[b, 2 * H + j])
             v = gates[b, 3 * H + j]
             e = math.exp(-abs(v))
-            o = 1.0 / (1.0 + e) if v >= 0 else e / (1.0 + e)
+            o = (1.0 if v >= 0 else e) / (1.0 + e)
             cv = f * c_prev[b, j] + i * g
             t = math.tanh(cv)
             act[b, j] = i
@@ -48,7 +49,7 @@ def _lstm_forward(gates, c_prev, h, c, act, tc):
 
 def _lstm_forward_pre(gates, e, tg, c_prev, act, c):
     """The LSTM forward for larger arrays, given e = exp(-|gates|) and tg = tanh(gates_g) from NumPy's
-    vectorised (SIMD) exp and tanh: act = [i, f, g, o] with σ(v) = 1/(1+e) (v >= 0) or e/(1+e), and
+    vectorised (SIMD) exp and tanh: act = [i, f, g, o] with σ(v) = (1 if v >= 0 else e) / (1 + e), and
     c = f*c_prev + i*g. The caller finishes with tanh(c) and h = o*tanh(c), again in NumPy.
     """
     B, H = c_prev.shape
@@ -56,13 +57,13 @@ def _lstm_forward_pre(gates, e, tg, c_prev, act, c):
         for j in range(H):
             v = gates[b, j]
             ee = e[b, j]
-            i = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            i = (1.0 if v >= 0 else ee) / (1.0 + ee)
             v = gates[b, H + j]
             ee = e[b, H + j]
-            f = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            f = (1.0 if v >= 0 else ee) / (1.0 + ee)
             v = gates[b, 3 * H + j]
             ee = e[b, 3 * H + j]
-            o = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            o = (1.0 if v >= 0 else ee) / (1.0 + ee)
             g = tg[b, j]
             act[b, j] = i
             act[b, H + j] = f
@@ -108,10 +109,10 @@ def _gru_forward(gi, gh, h_prev, h, act):
         for j in range(H):
             v = gi[b, j] + gh[b, j]
             e = math.exp(-abs(v))
-            r = 1.0 / (1.0 + e) if v >= 0 else e / (1.0 + e)
+            r = (1.0 if v >= 0 else e) / (1.0 + e)
             v = gi[b, H + j] + gh[b, H + j]
             e = math.exp(-abs(v))
-            z = 1.0 / (1.0 + e) if v >= 0 else e / (1.0 + e)
+            z = (1.0 if v >= 0 else e) / (1.0 + e)
             ghn = gh[b, 2 * H + j]
             n = math.tanh(gi[b, 2 * H + j] + r * ghn)
             act[b, j] = r
@@ -130,10 +131,10 @@ def _gru_forward_pre(gi, gh, e, act):
         for j in range(H):
             v = gi[b, j] + gh[b, j]
             ee = e[b, j]
-            r = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            r = (1.0 if v >= 0 else ee) / (1.0 + ee)
             v = gi[b, H + j] + gh[b, H + j]
             ee = e[b, H + j]
-            z = 1.0 / (1.0 + ee) if v >= 0 else ee / (1.0 + ee)
+            z = (1.0 if v >= 0 else ee) / (1.0 + ee)
             ghn = gh[b, 2 * H + j]
             act[b, j] = r
             act[b, H + j] = z
