@@ -601,3 +601,15 @@ def test_random_graphs_with_reuse_match_finite_differences(data) -> None:
         return loss
 
     assert mg.gradcheck(f, leaves)
+    # the same graph in float32: gradients stay float32 and agree with float64 to float32 precision
+    leaves32 = [mg.tensor(t.data.astype(np.float32), requires_grad=True) for t in leaves]
+    loss32 = f(*leaves32)
+    assert loss32.dtype == np.float32
+    loss32.backward()
+    f(*leaves).backward()
+    for t32, t64 in zip(leaves32, leaves):
+        if t64.grad is None:  # a leaf the graph never used
+            assert t32.grad is None
+            continue
+        assert t32.grad.dtype == np.float32 and t32.grad.shape == t32.shape
+        np.testing.assert_allclose(t32.grad, t64.grad, rtol=1e-3, atol=1e-4)
