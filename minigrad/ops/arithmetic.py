@@ -87,7 +87,8 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """z = x ** y (both tensors);  dL/dx = g * y * x^(y-1),  dL/dy = g * z * log(x)  (x > 0 for dL/dy)."""
+    """z = x ** y (both tensors);  dL/dx = g * y * x^(y-1) (0 where y = 0),  dL/dy = g * z * log(x)
+    (taken as 0 where x <= 0)."""
 
     @staticmethod
     def forward(ctx, x, y):
@@ -99,7 +100,12 @@ class Pow(Function):
     def backward(ctx, g):
         x, y, z = ctx.x, ctx.y, ctx.z
         nx, ny = ctx.needs_input_grad
-        gx = unbroadcast(g * y * x ** (y - 1), x.shape) if nx else None
+        if nx:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dx = np.where(y == 0, 0, y * x ** (y - 1))  # d(x^0)/dx = 0, also at x = 0
+            gx = unbroadcast((g * dx).astype(g.dtype, copy=False), x.shape)
+        else:
+            gx = None
         if ny:
             with np.errstate(divide="ignore", invalid="ignore"):
                 logx = np.where(x > 0, np.log(np.where(x > 0, x, 1)), 0)

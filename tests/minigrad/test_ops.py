@@ -337,6 +337,11 @@ def test_kink_conventions(dtype) -> None:
     # powers at 0: d/dx x^p = p x^(p-1) is 0 for p = 0, 2, 3 and 1 for p = 1 (no NaN from 0 * inf)
     for p, expected in ((0, 0.0), (1, 1.0), (2, 0.0), (3, 0.0), (2.5, 0.0)):
         np.testing.assert_array_equal(_grad(lambda x, p=p: x ** p, [0.0], dtype), [expected])
+    a = mg.tensor(np.array([0.0, 0.0, 2.0], dtype), requires_grad=True)
+    b = mg.tensor(np.array([0.0, 2.0, 0.0], dtype), requires_grad=True)
+    (a ** b).sum().backward()  # tensor exponent: same at 0, and no gradient into b through log(0)
+    np.testing.assert_array_equal(a.grad, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(b.grad, [0.0, 0.0, np.log(dtype(2))])
     # clip passes the gradient at its bounds (PyTorch's convention)
     np.testing.assert_array_equal(_grad(lambda x: x.clip(-1, 1), [-2.0, -1.0, 0.0, 1.0, 2.0], dtype),
                                   [0.0, 1.0, 1.0, 1.0, 0.0])
