@@ -30,10 +30,14 @@ __all__ = ["GRUCell", "GRUCellRec", "LSTMCell", "LSTMCellRec", "RNNCell", "RNNCe
            "lstm_cell", "rnn_cell"]
 
 
-def _c2(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous, aligned 2-D array (a view when possible): kernels see one layout only."""
+def _c2(a: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned 2-D array (a view when possible): kernels see one layout only.
+    With ``dtype``, also of that dtype (incoming gradients; the engine already casts them, this keeps
+    the direct kernel entry points safe whatever a custom op upstream returns)."""
     if a.ndim == 1:
         a = a.reshape(1, -1)
+    if dtype is not None and a.dtype != dtype:
+        a = a.astype(dtype)
     f = a.flags
     return a if f.c_contiguous and f.aligned else np.array(a, order="C")
 
@@ -105,7 +109,8 @@ def _lstm_bwd(ctx: Any, grads: Any) -> tuple[np.ndarray, np.ndarray]:
     dgates = np.empty(act.shape, act.dtype)
     dc_prev = np.empty(c_prev.shape, act.dtype)
     _kernel("lstm_backward", act.dtype)(act, c_prev, tc,
-                                        tc if gh is None else _c2(gh), tc if gc is None else _c2(gc),
+                                        tc if gh is None else _c2(gh, act.dtype),
+                                        tc if gc is None else _c2(gc, act.dtype),
                                         gh is not None, gc is not None, dgates, dc_prev)
     return dgates, dc_prev
 
@@ -195,7 +200,7 @@ def _gru_bwd(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     dgi = np.empty((B, 3 * H), act.dtype)
     dgh = np.empty((B, 3 * H), act.dtype)
     dh_prev = np.empty((B, H), act.dtype)
-    _kernel("gru_backward", act.dtype)(act, h_prev, _c2(g), dgi, dgh, dh_prev)
+    _kernel("gru_backward", act.dtype)(act, h_prev, _c2(g, act.dtype), dgi, dgh, dh_prev)
     return dgi, dgh, dh_prev
 
 
@@ -305,7 +310,7 @@ class RNNCell(Function):
     def backward(ctx, g):
         h = ctx.h
         dpre = np.empty(h.shape, h.dtype)
-        _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g), dpre)
+        _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g, h.dtype), dpre)
         return dpre.reshape(g.shape)
 
 
@@ -327,7 +332,7 @@ class RNNCellRec(Function):
     def backward(ctx, g):
         h = ctx.h
         dpre = np.empty(h.shape, h.dtype)
-        _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g), dpre)
+        _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g, h.dtype), dpre)
         _, nh, nw = ctx.needs_input_grad
         return dpre, dpre @ ctx.w.T if nh else None, ctx.h_prev.T @ dpre if nw else None
 
