@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on a task", description="Train a model on a bundled "
                        "task; writes checkpoint.mg, losses.tsv and results.json into --out.")
     t.add_argument("--task", default="adding", help=f"one of {', '.join(TASKS)} (default adding)")
-    t.add_argument("--cell", default="lstm", help="rnn | gru | lstm (default lstm)")
+    t.add_argument("--cell", help="rnn | gru | lstm (default: the task's, lstm except gru for copy)")
     t.add_argument("--hidden", type=_positive_int, help="hidden units per layer")
     t.add_argument("--layers", type=_positive_int, help="stacked recurrent layers")
     t.add_argument("--bptt", type=_nonneg_int, help="truncated BPTT window k (0 = full BPTT)")
@@ -324,7 +324,7 @@ def cmd_experiment(a: argparse.Namespace) -> int:
 
 
 DEMO_T = 50
-DEMO_STEPS = 600
+DEMO_STEPS = 1000
 
 
 def cmd_demo(a: argparse.Namespace) -> int:

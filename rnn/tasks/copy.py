@@ -47,8 +47,8 @@ class CopyTask(Task):
     metric = "recall accuracy"
     higher_is_better = True
     supports_bptt = True
-    defaults: ClassVar[dict[str, Any]] = dict(hidden=64, layers=1, lr=1e-2, steps=800, batch=32, seq_len=20,
-                                              clip=1.0, bptt=0, eval_size=500)
+    defaults: ClassVar[dict[str, Any]] = dict(cell="gru", hidden=64, layers=1, lr=1e-2, steps=2500, batch=32,
+                                              seq_len=20, clip=1.0, bptt=0, eval_size=500)
     n_symbols = 8
     length = 5
 

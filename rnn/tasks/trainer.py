@@ -64,7 +64,7 @@ class TrainConfig:
     """Everything that defines a run. ``None`` fields take the task's tuned default (``Task.defaults``)."""
 
     task: str = "adding"
-    cell: str = "lstm"
+    cell: str | None = None          # default: the task's (lstm, except gru for copy)
     hidden: int | None = None
     layers: int | None = None
     bptt: int | None = None          # 0: full BPTT; k > 0: truncate to windows of k steps
@@ -86,9 +86,10 @@ class TrainConfig:
         from . import TASKS
 
         defaults = TASKS[cfg.task].defaults
-        for k in ("hidden", "layers", "bptt", "clip", "lr", "steps", "batch", "seq_len", "schedule"):
+        fallback = {"schedule": "constant", "cell": "lstm"}
+        for k in ("cell", "hidden", "layers", "bptt", "clip", "lr", "steps", "batch", "seq_len", "schedule"):
             if getattr(cfg, k) is None:
-                setattr(cfg, k, defaults.get(k, "constant" if k == "schedule" else None))
+                setattr(cfg, k, defaults.get(k, fallback.get(k)))
         cfg.validate()
         return cfg
 
@@ -97,7 +98,7 @@ class TrainConfig:
 
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(sorted(TASKS))}")
-        if self.cell not in CELLS:
+        if self.cell is not None and self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
