@@ -2,10 +2,11 @@
 
 For each cell (tanh RNN, GRU, LSTM) and each sequence length T of the ``adding`` task:
 
-1. at initialisation, the norm of dL/dh_t at every step t (``rnn.diagnostics.hidden_grad_norms``),
-   reported relative to the last step: ``r_t = ||dL/dh_t|| / ||dL/dh_T||``. BPTT multiplies the
-   gradient by the Jacobian ``dh_{t+1}/dh_t`` once per step back, so ``r_1`` shrinks geometrically with
-   T when those Jacobians are contractive (vanishing) and grows when they are expansive (exploding);
+1. at initialisation (and again after training), the norm of dL/dh_t at every step t
+   (``rnn.diagnostics.hidden_grad_norms``), relative to the last step:
+   ``r_t = ||dL/dh_t|| / ||dL/dh_T||``. BPTT multiplies the gradient by the Jacobian ``dh_{t+1}/dh_t``
+   once per step back, so ``r_1`` shrinks geometrically with T when those Jacobians are contractive
+   (vanishing) and grows when they are expansive (exploding);
 2. the test MSE after a fixed training budget (same steps, batch and learning rate for all), against the
    constant predictor's ~0.167.
 
@@ -34,14 +35,22 @@ COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
 LABELS = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
-def grad_norms_at_init(cell: str, T: int, hidden: int = 64, batch: int = 50, seed: int = 0) -> np.ndarray:
-    """||dL/dh_t|| (t = 1..T) of a freshly initialised model on a held-out adding batch."""
+def grad_norms(model: Any, T: int, batch: int = 50, seed: int = 0) -> np.ndarray:
+    """||dL/dh_t|| (t = 1..T) of ``model`` on a held-out adding batch of length ``T``."""
     from .diagnostics import hidden_grad_norms
 
-    task = get_task("adding", seq_len=T, seed=seed)
-    model = task.build_model(cell, hidden)
+    task = get_task("adding", seq_len=T, seed=seed, dtype=next(iter(model.parameters())).dtype)
     b = task.batch(0, batch, "test")
     return hidden_grad_norms(model, b["x"], lambda res: mse(res[0], b["y"]))
+
+
+def grad_norms_at_init(cell: str, T: int, hidden: int = 64, batch: int = 50, seed: int = 0) -> np.ndarray:
+    """||dL/dh_t|| (t = 1..T) of a freshly initialised model on a held-out adding batch."""
+    return grad_norms(get_task("adding", seq_len=T, seed=seed).build_model(cell, hidden), T, batch, seed)
+
+
+def _ratio(norms: np.ndarray) -> float:
+    return float(norms[0] / norms[-1]) if norms[-1] > 0 else float("nan")
 
 
 def _fmt(x: float) -> str:
@@ -52,9 +61,10 @@ def _fmt(x: float) -> str:
 
 def table(rows: list[dict[str, Any]], steps: int) -> str:
     """The markdown table of a ``vanishing`` run."""
-    head = ("| cell | T | ‖dL/dh₁‖ / ‖dL/dh_T‖ at init | test MSE after "
-            f"{steps} steps | constant baseline |\n|---|---|---|---|---|\n")
+    head = ("| cell | T | ‖dL/dh₁‖ / ‖dL/dh_T‖ at init | after training | test MSE after "
+            f"{steps} steps | constant baseline |\n|---|---|---|---|---|---|\n")
     body = "".join(f"| {LABELS[r['cell']]} | {r['T']} | {_fmt(r['ratio'])} | "
+                   f"{_fmt(r['ratio_trained']) if r.get('ratio_trained') is not None else '-'} | "
                    f"{_fmt(r['mse']) if r['mse'] is not None else '-'} | {r['baseline']:.3f} |\n"
                    for r in rows)
     return head + body
@@ -156,17 +166,20 @@ def vanishing(out: str | Path, cells: Sequence[str] = CELLS, lengths: Sequence[i
             t0 = time.perf_counter()
             norms = grad_norms_at_init(cell, T, hidden, batch, seed)
             curves.setdefault(T, {})[cell] = norms
-            ratio = float(norms[0] / norms[-1]) if norms[-1] > 0 else float("nan")
+            ratio = _ratio(norms)
             row: dict[str, Any] = {"cell": cell, "T": int(T), "ratio": ratio, "norms": norms.tolist(),
-                                   "mse": None, "baseline": 2 / 12}
+                                   "ratio_trained": None, "mse": None, "baseline": 2 / 12}
             if steps > 0:
                 cfg = TrainConfig(task="adding", cell=cell, hidden=hidden, lr=lr, steps=steps, batch=batch,
                                   seq_len=int(T), seed=seed, clip=1.0)
                 res = train(cfg, out / "runs" / f"{cell}_T{T}", quiet=True)
                 row["mse"], row["baseline"] = res.result["metric"], res.result["baseline"]
+                trained = grad_norms(res.model, int(T), batch, seed)
+                row["ratio_trained"], row["norms_trained"] = _ratio(trained), trained.tolist()
             rows.append(row)
             if not quiet:
-                print(f"{LABELS[cell]:>8s} T={T:<4d} ratio {_fmt(ratio):>9s}  MSE "
+                print(f"{LABELS[cell]:>8s} T={T:<4d} ratio {_fmt(ratio):>9s} -> "
+                      f"{_fmt(row['ratio_trained']) if row['ratio_trained'] is not None else '-':>9s}  MSE "
                       f"{_fmt(row['mse']) if row['mse'] is not None else '-':>9s}  "
                       f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr, flush=True)
     md = table(rows, steps)

@@ -177,7 +177,8 @@ def test_experiment_vanishing_tiny(tmp_path, capsys):
     expected = {(c, T) for c in ("rnn", "gru", "lstm") for T in (3, 6)}
     assert {(r["cell"], r["T"]) for r in data["rows"]} == expected
     for r in data["rows"]:
-        assert len(r["norms"]) == r["T"] and r["mse"] is not None
+        assert len(r["norms"]) == r["T"] == len(r["norms_trained"]) and r["mse"] is not None
+        assert r["ratio_trained"] > 0
     root = ET.parse(out / "grad_norms.svg").getroot()
     assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 6
     for cell in ("rnn", "gru", "lstm"):
@@ -253,4 +254,4 @@ def test_svg_plot_and_table_from_known_curves():
     assert abs(ys[1][0] - ys[1][-1]) < 40  # the LSTM one stays near 1
     assert ys[0][-1] == ys[1][-1]          # both normalised to 1 at the last step
     md = table([{"cell": "rnn", "T": 4, "ratio": 1e-6, "mse": 0.1234, "baseline": 0.1667}], steps=10)
-    assert "| tanh RNN | 4 | 1.00e-06 | 0.123 | 0.167 |" in md
+    assert "| tanh RNN | 4 | 1.00e-06 | - | 0.123 | 0.167 |" in md
