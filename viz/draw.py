@@ -255,9 +255,15 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
     n_steps_total = sum(len(s) for s in seq_steps.values())
     if max_steps is None and seq_steps:
         in_steps = sum(1 for s in node_seq if s is not None)
-        consts = sum(1 for k in leaf_kind if k == "const")
-        outside = len(nodes) - in_steps + len(leaves) - consts
-        per_step = 1.0 if not expanded else (in_steps + consts) / max(n_steps_total, 1)
+        # leaves made in a step (constants) or used by one step only (x_t) go with their step
+        per_leaf = sum(1 for j, k in enumerate(leaf_kind) if k == "const" or leaf_step.get(j))
+        outside = len(nodes) - in_steps + len(leaves) - per_leaf
+        n_st = max(n_steps_total, 1)
+        if expanded:
+            per_step = (in_steps + per_leaf) / n_st
+        else:
+            step_inputs = sum(1 for j, k in enumerate(leaf_kind) if k != "const" and leaf_step.get(j))
+            per_step = 1.0 + step_inputs / n_st
         room = max(node_budget - outside, 0)
         budget_steps = int(room / (per_step * len(seq_steps)))
         max_steps = max(2, min(budget_steps, DEFAULT_STEPS[view]))
@@ -304,9 +310,12 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
         else:
             home = leaf_home.get(j, ())
             st = leaf_step.get(j)
-            if expanded and st and st[1] in kept[st[0]]:
-                home = (*st[0], f"t={st[1]}")
-            u = unit(("l", j), kind, home)
+            if st and st[1] not in kept[st[0]]:  # used by one elided step only: part of the elision
+                u = unit(("e", st[0]), "elide", st[0], st[0], None)
+            else:
+                if expanded and st:
+                    home = (*st[0], f"t={st[1]}")
+                u = unit(("l", j), kind, home)
         leaf_unit.append(u)
     node_unit: list[_Unit] = []
     for i, n in enumerate(nodes):
