@@ -24,7 +24,19 @@ from typing import Any
 
 from minigrad import Tensor
 
-from ._labels import PALETTE, ColorScale, esc, fmt_num, fmt_shape, fmt_value, font_for, html, norm, small
+from ._labels import (
+    PALETTE,
+    ZERO_COLOR,
+    ColorScale,
+    esc,
+    fmt_num,
+    fmt_shape,
+    fmt_value,
+    font_for,
+    html,
+    norm,
+    small,
+)
 from ._walk import as_roots, walk
 from .render import Drawing
 
@@ -623,7 +635,9 @@ def _legend(g: Drawing, kinds: set[str], expanded: bool, scale: ColorScale | Non
                f'<TR><TD COLSPAN="{n // 2}" ALIGN="LEFT">{esc(fmt_num(scale.lo))}</TD>'
                f'<TD COLSPAN="{n - n // 2}" ALIGN="RIGHT">{esc(fmt_num(scale.hi))}</TD></TR>'
                f'<TR><TD COLSPAN="{n // 2}" ALIGN="LEFT">{small("vanishing")}</TD>'
-               f'<TD COLSPAN="{n - n // 2}" ALIGN="RIGHT">{small("exploding")}</TD></TR></TABLE>>')
+               f'<TD COLSPAN="{n - n // 2}" ALIGN="RIGHT">{small("exploding")}</TD></TR>'
+               f'<TR><TD BGCOLOR="{ZERO_COLOR}" HEIGHT="12"></TD>'
+               f'<TD COLSPAN="{n - 1}" ALIGN="LEFT">{small("exactly 0")}</TD></TR></TABLE>>')
         sub.node("lg_scale", bar, shape="plaintext")
         if prev is not None:
             sub.edge(prev, "lg_scale", style="invis")
