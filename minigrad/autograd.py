@@ -99,7 +99,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             continue
         if node.hooks:
             _run_node_hooks(node, gl)
-        if node.n_out == 1:
+        if not node.multi:
             g0 = gl[0]
             owned.discard(id(g0))
             in_grads = node.fn.backward(node, g0)

@@ -16,14 +16,16 @@ An op is a small class with two static methods on plain NumPy arrays::
 
     z = Mul.apply(a, b)                    # a, b Tensors -> Tensor recorded in the graph
 
-``forward`` may return a tuple of arrays (a multi-output op such as ``split``); ``backward`` then
-receives a list with one gradient per output (``None`` for outputs that got none). ``backward`` returns
-one gradient per Tensor input (a bare array when there is one input). Gradients of broadcasting inputs
-are reduced with ``minigrad.ops.broadcast.unbroadcast`` by the op itself. Keyword arguments of
-``apply`` are passed to ``forward`` unchanged (axes, shapes, ...) and are never differentiated.
+``forward`` may return a tuple of arrays (a multi-output op such as ``split``; even a 1-tuple);
+``backward`` then receives a list with one gradient per output (``None`` for outputs that got none).
+``backward`` returns one gradient per Tensor input (a bare array when there is one input).
+Gradients of broadcasting inputs are reduced with ``minigrad.ops.broadcast.unbroadcast`` by the op
+itself. Keyword arguments of ``apply`` are passed to ``forward`` unchanged (axes, shapes, ...) and
+are never differentiated.
 
 ``ctx.needs_input_grad`` tells, per input, whether its gradient is wanted, so an op can skip work.
-Everything an op stores on ``ctx`` is dropped after backward unless ``retain_graph=True``.
+Arrays an op stores on ``ctx`` are dropped after backward unless ``retain_graph=True``; a second
+backward through a node whose arrays were dropped is a clear error (as in PyTorch).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Node:
     hooks: dict[int, list] | None = None
     released: bool = False
     stack: list[str] | None = None
+    multi: bool = False  # forward returned a tuple: backward gets a list of gradients
 
     def __init__(self, fn: type[Function]) -> None:
         self.fn = fn
@@ -63,13 +66,21 @@ class Node:
         return self.fn.name or self.fn.__name__
 
     def release(self) -> None:
-        """Free the arrays saved for backward (everything the op put on ``ctx``); hooks stay."""
+        """Free the arrays the op saved on ``ctx`` (bare or in a tuple/list); other attributes stay.
+
+        As in PyTorch, only a node that actually freed arrays refuses a second backward: an op that
+        saved nothing but shapes or axes can be differentiated again without ``retain_graph``.
+        """
         d = self.__dict__
-        hooks = d.get("hooks")
-        d.clear()
-        self.released = True
-        if hooks:
-            self.hooks = hooks
+        if not d:
+            return
+        nd = np.ndarray
+        dead = [k for k, v in d.items() if type(v) is nd
+                or (type(v) in (tuple, list) and any(type(e) is nd for e in v))]
+        if dead:
+            for k in dead:
+                del d[k]
+            self.released = True
 
     def where(self) -> str:
         """Where this node was created: scope and, in anomaly mode, the user's line of code."""
@@ -139,6 +150,7 @@ class Function:
                 ctx.stack = _user_stack()
         if type(out) is tuple:
             ctx.n_out = len(out)
+            ctx.multi = True
             if _state.anomaly:
                 for o in out:
                     _check_finite(o, ctx, "forward")

@@ -86,7 +86,7 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx, *xs, axis):
         ctx.axis = axis
-        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1].tolist()
         return np.concatenate(xs, axis=axis)
 
     @staticmethod
@@ -121,8 +121,6 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, grads):
-        if type(grads) is not list:  # a one-piece split is a single-output node: the engine passes g
-            grads = [grads]
         gx = np.zeros(ctx.shape, ctx.dtype)
         for s, g in zip(ctx.slices, grads):
             if g is not None:

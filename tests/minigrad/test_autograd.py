@@ -295,7 +295,9 @@ def test_backward_twice_without_retain_graph_is_clear_error() -> None:
     x = leaf([1.0, 2.0])
     y = (x.exp() * 2).sum()
     y.backward()
-    assert y.node.released
+    mul = y.node.inputs[0].node
+    assert mul.released  # Mul saved arrays: freed; Sum saved only shapes (kept, as in PyTorch)
+    assert not y.node.released
     with pytest.raises(RuntimeError, match=r"second time.*retain_graph=True"):
         y.backward()
 
@@ -306,6 +308,32 @@ def test_graph_shared_by_two_roots_second_backward_errors() -> None:
     h.sum().backward()
     with pytest.raises(RuntimeError, match="retain_graph"):
         (h * 2).sum().backward()
+
+
+def test_second_backward_through_nodes_that_saved_no_arrays_works() -> None:
+    """PyTorch's rule: only freed saved tensors forbid a second backward (e.g. a shared ``w.T``)."""
+    w = leaf(np.arange(6.0).reshape(2, 3))
+    wt = w.T
+    (wt * 2).sum().backward()
+    (wt * 3).sum().backward()
+    np.testing.assert_array_equal(w.grad, np.full((2, 3), 5.0))
+
+
+def test_one_tuple_forward_is_a_multi_output_op() -> None:
+    class Twice(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return (2 * x,)
+
+        @staticmethod
+        def backward(ctx, grads):
+            assert isinstance(grads, list) and len(grads) == 1
+            return 2 * grads[0]
+
+    x = leaf([1.0, 2.0])
+    (y,) = Twice.apply(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
 
 
 def test_backward_with_explicit_grad() -> None:
