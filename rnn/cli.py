@@ -302,6 +302,7 @@ def cmd_draw(a: argparse.Namespace) -> int:
         out = (ck if ck.is_dir() else ck.parent) / "unrolled.svg"
     import viz
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         path = draw_model(cfg, model, a.steps, out, a.view)
     except viz.RenderError as exc:
