@@ -262,8 +262,8 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
             d = out - mg.tensor(y)
             return (d * d).mean()
 
-        tf, tb = [], []
-        for _ in range(max(args.reps, 3)):
+        tf, tb, tr = [], [], []
+        for _ in range(max(args.reps, 5)):
             for q in params:
                 q.grad = None
             gc.collect()
@@ -275,6 +275,10 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
             tf.append(t1 - t0)
             tb.append(t2 - t1)
             del loss
+            gc.collect()
+            t0 = time.perf_counter()
+            reference.train_step(kind, x, y, p)
+            tr.append(time.perf_counter() - t0)
         gc.collect()
         tracemalloc.start()
         loss = loss_of(fwd())
@@ -284,21 +288,25 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         del loss
-        f, b = statistics.median(tf), statistics.median(tb)
+        f, b, r = statistics.median(tf), statistics.median(tb), statistics.median(tr)
         if base is None:
             base = (T, b, peak)
         lin = (b / base[1]) / (T / base[0])
-        rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}",
-                     f"{after_fwd / 2**20:.1f}", f"{peak / 2**20:.1f}", f"{peak / T / 1024:.1f}"])
+        rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}", _fmt_ms(r),
+                     f"{(f + b) / r:.2f}x", f"{after_fwd / 2**20:.1f}", f"{peak / 2**20:.1f}",
+                     f"{peak / T / 1024:.1f}"])
     rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, "
             + ("rnn.LSTM" if have_rnn else "bench loop"))
     rep.add()
     rep.add("Linear in T means constant us/step and KiB/step; 'vs linear' is (backward time / T) relative "
-            "to the first row (1.00 = perfectly linear). Memory is traced (tracemalloc) NumPy + Python "
-            "allocations: held after forward (the graph and saved arrays) and peak during backward.")
+            "to the first row (1.00 = perfectly linear; on a shared machine +-30% is noise, and once the "
+            "saved arrays outgrow the caches a step costs more, for the NumPy reference too: compare "
+            "the 'minigrad / NumPy' column, a whole train step of each, interleaved). Memory is traced "
+            "(tracemalloc) NumPy + Python allocations: held after forward (the graph and saved arrays) and "
+            "peak during backward.")
     rep.add()
-    rep.add(_table(["T", "forward ms", "backward ms", "backward us/step", "vs linear",
-                    "graph MiB after fwd", "peak MiB in bwd", "peak KiB/step"], rows))
+    rep.add(_table(["T", "forward ms", "backward ms", "backward us/step", "vs linear", "NumPy step ms",
+                    "minigrad / NumPy", "graph MiB after fwd", "peak MiB in bwd", "peak KiB/step"], rows))
     rep.add()
 
 
