@@ -299,9 +299,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, quiet:
                 step += 1
                 losses.append(loss)
                 log.write(f"{step}\t{loss!r}\t{gnorm!r}\n")
+                log.flush()  # `tail -f losses.tsv` follows the run
                 progress.update(step, loss)
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                    log.flush()
                     save_checkpoint(ckpt_path, cfg, model, opt, step)
                 if on_step is not None:
                     on_step(step, loss)

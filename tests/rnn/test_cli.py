@@ -255,3 +255,34 @@ def test_svg_plot_and_table_from_known_curves():
     assert ys[0][-1] == ys[1][-1]          # both normalised to 1 at the last step
     md = table([{"cell": "rnn", "T": 4, "ratio": 1e-6, "mse": 0.1234, "baseline": 0.1667}], steps=10)
     assert "| tanh RNN | 4 | 1.00e-06 | - | 0.123 | 0.167 |" in md
+
+
+def test_real_sigint_in_a_subprocess(tmp_path):
+    """A real Ctrl-C (SIGINT) mid-run: exit status 130, a loadable checkpoint of the last finished step,
+    and a resume that continues the log from there."""
+    import os
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rnn", "train", *TINY, "--steps", "100000", "--out", str(run)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            log = run / LOSSES
+            if log.is_file() and log.read_text().count("\n") >= 4:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    step = load_checkpoint(run)["step"]
+    assert step >= 3
+    assert main(["train", "--resume", "--steps", str(step + 2), "--out", str(run), "--quiet"]) == 0
+    assert [s for s, _, _ in losses(run)] == list(range(1, step + 3))
