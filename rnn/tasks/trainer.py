@@ -198,6 +198,7 @@ class Progress:
         self.every = every or max(1, (total - start) // 10)
         self.t0 = self.last = time.perf_counter()
         self.avg: float | None = None
+        self.width = 0
 
     def update(self, step: int, loss: float) -> None:
         """``step`` steps done, the latest loss ``loss``."""
@@ -212,9 +213,9 @@ class Progress:
                f"{rate:6.1f} steps/s  eta {eta:5.0f}s")
         if self.tty:
             if now - self.last > 0.1 or step == self.total:
-                self.stream.write("\r" + msg)
+                self.stream.write("\r" + msg.ljust(self.width))
                 self.stream.flush()
-                self.last = now
+                self.width, self.last = len(msg), now
         elif done % self.every == 0 or step == self.total:
             self.stream.write(msg + "\n")
             self.stream.flush()
