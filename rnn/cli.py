@@ -107,21 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on a task", description="Train a model on a bundled "
                        "task; writes checkpoint.mg, losses.tsv and results.json into --out.")
-    t.add_argument("--task", default="adding", help=f"one of {', '.join(TASKS)} (default adding)")
+    t.add_argument("--task", help=f"one of {', '.join(TASKS)} (default adding)")
     t.add_argument("--cell", help="rnn | gru | lstm (default: the task's, lstm except gru for copy)")
     t.add_argument("--hidden", type=_positive_int, help="hidden units per layer")
     t.add_argument("--layers", type=_positive_int, help="stacked recurrent layers")
     t.add_argument("--bptt", type=_nonneg_int, help="truncated BPTT window k (0 = full BPTT)")
     t.add_argument("--clip", type=_nonneg_float, help="max global gradient norm (0 = no clipping)")
     t.add_argument("--lr", type=_positive_float, help="learning rate")
-    t.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    t.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"], help="default adam")
     t.add_argument("--schedule", choices=["constant", "cosine"], help="learning-rate schedule")
     t.add_argument("--steps", type=_positive_int, help="optimiser steps (total, also when resuming)")
     t.add_argument("--batch", type=_positive_int, help="sequences per batch")
     t.add_argument("--seq-len", "--T", dest="seq_len", type=_positive_int,
                    help="sequence length T (adding/classify/forecast/charlm), delay (copy), digits (seq2seq)")
-    t.add_argument("--seed", type=_nonneg_int, default=0, help="seed of data and weights (default 0)")
-    t.add_argument("--dtype", default="float32", help="float32 | float64")
+    t.add_argument("--seed", type=_nonneg_int, help="seed of data and weights (default 0)")
+    t.add_argument("--dtype", help="float32 | float64 (default float32)")
     t.add_argument("--out", required=True, help="output directory")
     t.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="save every N steps (0: at end)")
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.mg")
@@ -190,10 +190,10 @@ def _out_dir_for_new_run(out: str, overwrite: bool) -> Path:
 def _config_from_args(a: argparse.Namespace) -> Any:
     from .tasks.trainer import TrainConfig
 
-    cfg = TrainConfig(task=a.task, cell=a.cell, hidden=a.hidden, layers=a.layers, bptt=a.bptt, clip=a.clip,
-                      lr=a.lr, steps=a.steps, batch=a.batch, seq_len=a.seq_len, seed=a.seed,
-                      optimizer=a.optimizer, schedule=a.schedule, dtype=a.dtype,
-                      checkpoint_every=a.checkpoint_every)
+    cfg = TrainConfig(task=a.task or "adding", cell=a.cell, hidden=a.hidden, layers=a.layers, bptt=a.bptt,
+                      clip=a.clip, lr=a.lr, steps=a.steps, batch=a.batch, seq_len=a.seq_len,
+                      seed=0 if a.seed is None else a.seed, optimizer=a.optimizer or "adam",
+                      schedule=a.schedule, dtype=a.dtype or "float32", checkpoint_every=a.checkpoint_every)
     try:
         cfg.resolved()  # validation only
     except ValueError as exc:
@@ -212,14 +212,23 @@ def _print_result(task: Any, result: dict[str, float], out: Any = None) -> None:
         print("  " + ", ".join(f"{k} = {v:.4g}" for k, v in extras.items()), file=out)
 
 
+RUN_SETTINGS = ("task", "cell", "hidden", "layers", "bptt", "clip", "lr", "optimizer", "schedule", "batch",
+                "seq_len", "seed", "dtype")
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from .tasks.trainer import CHECKPOINT, TrainConfig, TrainingInterrupted, train
 
     if a.resume:
+        fixed = [f"--{k.replace('_', '-')}" for k in RUN_SETTINGS if getattr(a, k) is not None]
+        if fixed or a.overwrite:
+            raise CLIError(f"--resume continues with the settings saved in the checkpoint; it cannot be "
+                           f"combined with {', '.join(fixed or ['--overwrite'])} (only --steps, "
+                           "--checkpoint-every and --quiet)")
         ck = Path(a.out) / CHECKPOINT
         if not ck.is_file():
             raise CLIError(f"--resume: no checkpoint at {ck}")
-        cfg = TrainConfig(task=a.task, steps=a.steps, checkpoint_every=a.checkpoint_every)
+        cfg = TrainConfig(steps=a.steps, checkpoint_every=a.checkpoint_every)
     else:
         cfg = _config_from_args(a)
         _out_dir_for_new_run(a.out, a.overwrite)

@@ -202,6 +202,7 @@ def test_demo_tiny(tmp_path, capsys):
     (["train", "--task", "seq2seq", "--bptt", "3"], "does not support truncated BPTT"),
     (["train", "--task", "adding", "--seq-len", "1"], "--seq-len must be >= 2"),
     (["train", "--resume"], "no checkpoint"),
+    (["train", "--resume", "--hidden", "8"], "cannot be combined with --hidden"),
 ])
 def test_bad_arguments_write_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "never"
