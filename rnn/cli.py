@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sequence length T (adding/classify/forecast/charlm), delay (copy), digits (seq2seq)")
     t.add_argument("--seed", type=_nonneg_int, help="seed of data and weights (default 0)")
     t.add_argument("--dtype", help="float32 | float64 (default float32)")
-    t.add_argument("--out", required=True, help="output directory")
+    t.add_argument("--out", "-o", required=True, help="output directory")
     t.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="save every N steps (0: at end)")
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.mg")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "backpropagate, and draw the unrolled graph coloured by gradient magnitude.")
     d.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     d.add_argument("--steps", type=_positive_int, default=4, help="time steps to unroll (default 4)")
-    d.add_argument("--out", help="output file (.svg, .png, .pdf or .dot; default <run>/unrolled.svg)")
+    d.add_argument("--out", "-o", help="output file (.svg, .png, .pdf or .dot; default <run>/unrolled.svg)")
     d.add_argument("--view", default="collapsed", choices=["collapsed", "expanded"])
 
     e = sub.add_parser("experiment", help="experiments (vanishing)", description="Run an experiment.")
@@ -160,14 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch", type=_positive_int, default=50)
     e.add_argument("--lr", type=_positive_float, default=1e-2)
     e.add_argument("--seed", type=_nonneg_int, default=0)
-    e.add_argument("--out", required=True, help="output directory")
+    e.add_argument("--out", "-o", required=True, help="output directory")
     e.add_argument("--quiet", action="store_true")
 
     m = sub.add_parser("demo", help="the main job: train an LSTM on adding, evaluate, sample, draw",
                        description="Train an LSTM on the adding task (T=50), print test MSE vs the "
                        "constant baseline and a few predictions, save the checkpoint, draw the "
                        "unrolled graph as SVG.")
-    m.add_argument("--out", default="runs/main", help="output directory (default runs/main)")
+    m.add_argument("--out", "-o", default="runs/main", help="output directory (default runs/main)")
     m.add_argument("--steps", type=_positive_int, default=None, help="training steps (default tuned)")
     m.add_argument("--seed", type=_nonneg_int, default=0)
     m.add_argument("--quiet", action="store_true")

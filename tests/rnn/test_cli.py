@@ -150,7 +150,7 @@ def test_sample_evaluate_draw(tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["task"] == "charlm" and r["metric"] > 0 and r["baseline"] > 0 and "perplexity" in r
     svg = tmp_path / "pictures" / "g.svg"
-    assert main(["draw", "--checkpoint", str(run), "--steps", "3", "--out", str(svg)]) == 0
+    assert main(["draw", "--checkpoint", str(run), "--steps", "3", "-o", str(svg)]) == 0
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg") and "t=2" in svg.read_text()
     assert main(["draw", "--checkpoint", str(run), "--out", str(tmp_path / "g.txt")]) == 2
