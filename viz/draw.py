@@ -133,7 +133,7 @@ def _check_args(view: str, show: Iterable[str], rankdir: str, max_steps: int | N
 def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = None,
          view: str = "collapsed", show: Iterable[str] = ("shape", "value", "grad"),
          max_steps: int | None = None, rankdir: str = "LR", color_by_grad: bool = True,
-         node_budget: int = 150, max_nodes: int = 1000, value_size: int = 6,
+         node_budget: int = 150, max_nodes: int = 300, max_fanout: int = 8, value_size: int = 6,
          grad_range: tuple[float, float] | None = None, legend: bool = True,
          title: str | None = None) -> Drawing:
     """Draw the graph that produced ``tensor`` (one Tensor or a list of roots).
@@ -149,6 +149,10 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
       24 (collapsed) or 8 (expanded), which ``dot`` lays out in about a second.
     - ``max_nodes``: hard cap on boxes; beyond it the boxes farthest from the output are merged into
       one "... n more nodes ..." box (protects ``dot`` from graphs without time-step scopes).
+    - ``max_fanout``: at most this many edges leave one box towards boxes outside time steps (a weight
+      used by hundreds of ops of a loop without ``t=`` scopes); the other uses are named in the
+      consumers' labels ("also uses W"). Both caps keep ``dot`` to about a second: its layout time
+      grows steeply with long edges (a 300-op chain with a weight feeding 32 of them: 100 s).
     - ``color_by_grad``: fill boxes by gradient norm on a log scale, blue (small, vanishing) to red
       (large, exploding), over ``grad_range`` (default: the range present). Intermediate gradients
       exist only if :func:`viz.retain_grads` was called before ``backward()``.
@@ -158,6 +162,8 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
     """
     t0 = time.perf_counter()
     show_set = _check_args(view, show, rankdir, max_steps, node_budget, max_nodes)
+    if not isinstance(max_fanout, int) or max_fanout < 2:
+        raise ValueError(f"draw: max_fanout must be an int >= 2, got {max_fanout!r}")
     roots = as_roots(tensor)
     names = _param_names(params)
     w = walk(roots)
@@ -386,6 +392,29 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
         edges = new_edges
         root_units = [remap[u.uid] for u in root_units]
 
+    # ---------------------------------------------------------------- fan-out cap
+    # A box feeding hundreds of others (a weight used at every op of a loop without t= scopes) makes
+    # dot's layout crawl: keep max_fanout of its edges (nearest the output and farthest from it) and
+    # say in the labels which uses are not drawn as edges. Edges into time steps are never dropped
+    # (their number is bounded by the elision: max_steps per sequence).
+    hidden_in: dict[int, list[int]] = {}
+    fan_hidden: dict[int, int] = {}
+    outs_by: dict[int, list[int]] = {}
+    seq_of = {u.uid: u.seq for u in units}
+    for a, b in edges:
+        if seq_of[b] is None:
+            outs_by.setdefault(a, []).append(b)
+    for a, bs in outs_by.items():
+        if len(bs) > max_fanout:
+            bs = sorted(bs)
+            head = max_fanout // 2
+            keep_b = set(bs[:head]) | set(bs[len(bs) - (max_fanout - head):])
+            for b in bs:
+                if b not in keep_b:
+                    del edges[(a, b)]
+                    hidden_in.setdefault(b, []).append(a)
+            fan_hidden[a] = len(bs) - len(keep_b)
+
     # ---------------------------------------------------------------- gradient norms
     def grad_norm_of(pairs: Iterable[tuple[int, int]]) -> float | None:
         total, found = 0.0, False
@@ -498,6 +527,34 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
         return html(f"<B>… {n_trunc:,} more nodes …</B>",
                     small(esc("not drawn (raise max_nodes or use max_steps)")))
 
+    def short_name(u: _Unit) -> str:
+        if u.kind in ("param", "leaf", "input", "const"):
+            lf = leaves[u.key[1]]
+            return names.get(id(lf)) or lf.name or u.kind
+        if u.kind == "op":
+            return nodes[u.nodes[0]].name
+        if u.kind == "step":
+            return f"t={u.step}"
+        return "elided nodes"
+
+    uid_map = {u.uid: u for u in units}
+
+    def full_label(u: _Unit) -> str:
+        lab = label_of(u)
+        extra = []
+        if u.uid in fan_hidden:
+            extra.append(small(esc(f"{fan_hidden[u.uid]:,} more uses not drawn as edges")))
+        if u.uid in hidden_in:
+            srcs = list(dict.fromkeys(short_name(uid_map[a]) for a in hidden_in[u.uid]))
+            extra.append(small(esc("also uses " + ", ".join(srcs)), 10, "#e65100"))
+        if not extra:
+            return lab
+        body = lab[1:-1]
+        if body.startswith("<TABLE"):
+            rows = "".join(f"<TR><TD>{x}</TD></TR>" for x in extra)
+            return "<" + body.replace("</TABLE>", rows + "</TABLE>") + ">"
+        return html(body, *extra)
+
     roots_set = {u.uid for u in root_units}
 
     def attrs_of(u: _Unit) -> dict[str, str]:
@@ -541,7 +598,7 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
 
     def emit_units(target: Any, us: list[_Unit]) -> None:
         for u in sorted(us, key=lambda u: -u.uid):
-            target.node(f"n{u.uid}", label_of(u), **attrs_of(u))
+            target.node(f"n{u.uid}", full_label(u), **attrs_of(u))
 
     # deepest clusters first, so a parent attaches complete children (no recursion)
     for p in sorted(paths, key=lambda p: -len(p)):
@@ -563,7 +620,6 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
         g.subgraph(built[p])
 
     kinds = {u.kind for u in units}
-    uid_map = {u.uid: u for u in units}
     for (a, b), c in sorted(edges.items(), key=lambda e: (e[0][1], e[0][0])):
         ua, ub = uid_map[a], uid_map[b]
         ea: dict[str, str] = {}

@@ -85,19 +85,32 @@ def test_node_budget_chooses_the_number_of_steps():
     assert g.info["elided_steps"] == 0 and g.info["steps_drawn"] == 40
 
 
-def test_graph_without_time_scopes_is_capped_by_max_nodes():
+def test_graph_without_time_scopes_is_capped_by_max_nodes_and_max_fanout():
     rng = np.random.default_rng(0)
     w = mg.tensor(rng.normal(size=(2, 2)) * 0.5, requires_grad=True)
     w.name = "W"
     h = mg.tensor(np.ones((1, 2)))
-    for _ in range(3_000):  # no mg.scope at all
+    for _ in range(3_000):  # no mg.scope at all: nothing to elide by time step
         h = (h @ w).tanh()
-    g = viz.draw(h.sum(), max_nodes=200)
+    g = viz.draw(h.sum())
     d = parse_dot(g.source)
-    assert g.info["truncated_nodes"] > 0
+    assert g.info["graph_nodes"] == 6_001 and g.info["graph_leaves"] == 2
+    assert g.info["truncated_nodes"] == 6_003 - 299
     boxes = [k for k in d.nodes if not k.startswith("lg_")]
-    assert len(boxes) <= 200
+    assert len(boxes) == 300
     more = d.one(lambda s: s.startswith("…") and "more nodes" in s)
     assert d.out_edges(more)  # the cut part still feeds what is drawn
-    wid = d.find(lambda s: s.startswith("W "))
-    assert len(wid) <= 1 and all(len(d.out_edges(x)) < 200 for x in wid)
+    wid = d.one(lambda s: s.startswith("W "))
+    # W is used by every MatMul but keeps only 8 edges; the other uses are named in the labels
+    assert len(d.out_edges(wid)) == 8
+    matmuls = d.find(lambda s: s.startswith("MatMul"))
+    also = [m for m in matmuls if "also uses W" in d.nodes[m]["text"]]
+    assert len(matmuls) > 100
+    assert all((wid in d.in_edges(m)) != ("also uses W" in d.nodes[m]["text"]) for m in matmuls)
+    assert f"{len(also):,} more uses not drawn as edges" in d.nodes[wid]["text"]
+    if shutil.which("dot"):
+        t0 = time.perf_counter()
+        assert viz.pipe(g, "svg", timeout=60).startswith(b"<?xml")
+        assert time.perf_counter() - t0 < 30  # ~0.2 s; 32 edges from W took dot 100 s
+    with pytest.raises(ValueError, match="max_fanout"):
+        viz.draw(h.sum(), max_fanout=1)
