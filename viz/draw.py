@@ -37,7 +37,7 @@ from ._labels import (
     norm,
     small,
 )
-from ._walk import as_roots, walk
+from ._walk import as_roots, gc_paused, walk
 from .render import Drawing
 
 STEP_RE = re.compile(r"^t=(\d+)$")
@@ -160,6 +160,17 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
     Returns a :class:`viz.Drawing` (a ``graphviz.Digraph``): ``.source`` is the DOT text,
     :func:`viz.render` writes SVG/PNG/PDF, Jupyter displays it; ``.info`` says what was drawn.
     """
+    with gc_paused():
+        return _draw(tensor, params=params, view=view, show=show, max_steps=max_steps, rankdir=rankdir,
+                     color_by_grad=color_by_grad, node_budget=node_budget, max_nodes=max_nodes,
+                     max_fanout=max_fanout, value_size=value_size, grad_range=grad_range, legend=legend,
+                     title=title)
+
+
+def _draw(tensor: Any, *, params: Any, view: str, show: Iterable[str], max_steps: int | None,
+          rankdir: str, color_by_grad: bool, node_budget: int, max_nodes: int, max_fanout: int,
+          value_size: int, grad_range: tuple[float, float] | None, legend: bool,
+          title: str | None) -> Drawing:
     t0 = time.perf_counter()
     show_set = _check_args(view, show, rankdir, max_steps, node_budget, max_nodes)
     if not isinstance(max_fanout, int) or max_fanout < 2:
