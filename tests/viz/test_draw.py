@@ -244,3 +244,22 @@ def test_retain_grads_counts_intermediates_and_does_not_touch_leaves():
     r["loss"].backward()
     assert all(h.grad is not None for h in r["hs"])
     assert all(x.grad is None for x in r["xs"])  # inputs did not require grad
+
+
+def test_draw_and_retain_grads_restore_the_garbage_collector():
+    import gc
+
+    r = recurrence(T=2)
+    assert gc.isenabled()
+    viz.retain_grads(r["loss"])
+    viz.draw(r["loss"])
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        viz.draw(r["loss"], view="nope")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        viz.draw(r["loss"])
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

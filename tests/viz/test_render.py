@@ -22,7 +22,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot
 SVG = "{http://www.w3.org/2000/svg}"
 
 HOSTILE = ['<IMG SRC="/etc/passwd"/>', "a:b", "\\N", "trail\\", 'say "hi"', "x&amp;y", "<b>bold</b>",
-           "\\G\\L\\l", "]; n0 -> n1 [", "it's", "new\\nline"]
+           "\\G\\L\\l", "]; n0 -> n1 [", "it's", "new\\nline", "&#60;script&#62;", "{}|%3"]
 
 
 def _svg_texts(path) -> str:
@@ -123,6 +123,16 @@ def test_hostile_names_are_literal_text(tmp_path, view):
         assert '<op "x"> & \\N' in svg_text
     root = ET.parse(out).getroot()
     assert not [e for e in root.iter() if e.tag.lower().endswith("img")]
+
+
+@needs_dot
+def test_control_characters_are_shown_visibly(tmp_path):
+    p = Parameter(np.ones(2), name="bell\x07tab\tend")
+    g = viz.draw((p * 2).sum())
+    line = next(x for x in g.source.splitlines() if "bell" in x)
+    assert "\x07" not in line and "\t" not in line.strip()
+    svg_text = _svg_texts(viz.render(g, tmp_path / "c.svg"))
+    assert "bell\\x07tab\\x09end" in svg_text
 
 
 # ------------------------------------------------------------------------------ RenderError
