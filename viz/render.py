@@ -77,7 +77,7 @@ def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know
     except FileNotFoundError:
         raise RenderError(f"Graphviz `{dot}` was not found on PATH, so the graph cannot be rendered "
                           f"to {fmt}. {INSTALL_HINT}") from None
-    except PermissionError as exc:
+    except OSError as exc:  # not executable, not a program (exec format error), ...
         raise RenderError(f"Graphviz `{dot}` could not be executed ({exc}). {INSTALL_HINT}") from None
     try:
         out, err = proc.communicate(src, timeout=timeout)

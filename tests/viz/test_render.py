@@ -216,8 +216,12 @@ def test_not_executable_dot_is_a_render_error(tmp_path, monkeypatch, small_graph
     d = tmp_path / "bin"
     d.mkdir()
     (d / "dot").write_text("not a program")
-    with pytest.raises(viz.RenderError, match=r"could not be executed|not found"):
+    with pytest.raises(viz.RenderError, match=r"could not be executed"):
         viz.render(small_graph, tmp_path / "g.svg", dot=str(d / "dot"))
+    (d / "dot").chmod(0o755)  # executable, but not a program (no #! line, not a binary)
+    with pytest.raises(viz.RenderError, match=r"could not be executed.*Exec format error"):
+        viz.render(small_graph, tmp_path / "g.svg", dot=str(d / "dot"))
+    assert not (tmp_path / "g.svg").exists()
 
 
 def test_bad_timeout_is_value_error(small_graph):
