@@ -256,23 +256,26 @@ class RNNBase(Module):
         outs: list[Tensor | None] = [None] * seq_len
         # Each step runs in scope base + ("t=<t>",), exactly what `with mg.scope(f"t={t}")` records,
         # set directly: the context manager's overhead is comparable to an op's, paid T times.
+        # The loop records O(T) graph objects and no reference cycles, so the cyclic GC is paused
+        # meanwhile: its full passes over the growing graph would cost more than the recording itself.
         base = _state.scope
-        try:
-            for t in steps:
-                _state.scope = (*base, f"t={t + t0}")
-                new = self._cell(gxs[t], state, w_hh_t, bias_step, zero)
-                if mask is None:
-                    state = new
-                    outs[t] = new[0]
-                else:
-                    m = (t < mask)[:, None]
-                    state = [mg.where(m, n, s) for n, s in zip(new, state)]
-                    outs[t] = mg.where(m, new[0], 0.0)
-                zero = False
-                if rec is not None:
-                    rec._record(self, layer, direction, t + t0, state[0])
-        finally:
-            _state.scope = base
+        with mg.pause_gc():
+            try:
+                for t in steps:
+                    _state.scope = (*base, f"t={t + t0}")
+                    new = self._cell(gxs[t], state, w_hh_t, bias_step, zero)
+                    if mask is None:
+                        state = new
+                        outs[t] = new[0]
+                    else:
+                        m = (t < mask)[:, None]
+                        state = [mg.where(m, n, s) for n, s in zip(new, state)]
+                        outs[t] = mg.where(m, new[0], 0.0)
+                    zero = False
+                    if rec is not None:
+                        rec._record(self, layer, direction, t + t0, state[0])
+            finally:
+                _state.scope = base
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
         return out, state
 
