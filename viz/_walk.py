@@ -8,12 +8,11 @@ that produced a tensor, None for a leaf), ``Tensor._idx`` (which output of a mul
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import minigrad as mg
 from minigrad import Node, Tensor
 
 
@@ -30,20 +29,6 @@ class Walk:
     edges: list[tuple[int, int, int]] = field(default_factory=list)
     #: the roots as sources
     roots: list[tuple[int, int]] = field(default_factory=list)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector during a bulk pass over a big graph: allocating
-    thousands of small objects (dicts, hooks) otherwise triggers full collections that traverse the
-    whole graph again and again (15x slower for a 120,000-node graph)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def as_roots(tensor: Any) -> list[Tensor]:
@@ -113,7 +98,7 @@ def retain_grads(tensor: Tensor | Iterable[Tensor]) -> int:
     hook); the engine is not modified. Returns the number of tensors that will retain their gradient.
     """
     roots = as_roots(list(tensor) if not isinstance(tensor, Tensor) else tensor)
-    with gc_paused():
+    with mg.pause_gc():
         w = walk(roots)
         for t in w.outputs.values():
             t.retain_grad()

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import minigrad as mg
 from minigrad import Tensor
 
 from ._labels import (
@@ -37,7 +38,7 @@ from ._labels import (
     norm,
     small,
 )
-from ._walk import as_roots, gc_paused, walk
+from ._walk import as_roots, walk
 from .render import Drawing
 
 STEP_RE = re.compile(r"^t=(\d+)$")
@@ -160,7 +161,7 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
     Returns a :class:`viz.Drawing` (a ``graphviz.Digraph``): ``.source`` is the DOT text,
     :func:`viz.render` writes SVG/PNG/PDF, Jupyter displays it; ``.info`` says what was drawn.
     """
-    with gc_paused():
+    with mg.pause_gc():
         return _draw(tensor, params=params, view=view, show=show, max_steps=max_steps, rankdir=rankdir,
                      color_by_grad=color_by_grad, node_budget=node_budget, max_nodes=max_nodes,
                      max_fanout=max_fanout, value_size=value_size, grad_range=grad_range, legend=legend,
