@@ -25,6 +25,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--dtypes", default="float32,float64", help="comma list of float32,float64")
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions (median reported; default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation, caches)")
+    ap.add_argument("--budget", type=float, default=1.0,
+                    help="seconds a fast case may take: more repetitions (up to 10x --reps) for fast cases")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (default 1)")
     ap.add_argument("--sections", default="steps,overhead,scaling,coldstart",
                     help="comma list of steps,overhead,scaling,coldstart")

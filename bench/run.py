@@ -114,7 +114,7 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
                 if use_torch:
                     fns["torch-layer"] = torch_impl.step_fn(kind, x, y, p, "layer")
                     fns["torch-cell"] = torch_impl.step_fn(kind, x, y, p, "cell")
-                t = _timeit(fns, args.reps, args.warmup)
+                t = _timeit(fns, args.reps, args.warmup, getattr(args, "budget", 1.0))
                 results[(dt, wname, kind)] = t
                 r = t["numpy"]
                 m = t["minigrad"]

@@ -98,8 +98,8 @@ def test_harness_smoke(tmp_path, monkeypatch):
     monkeypatch.setitem(problems.WORKLOADS, "tiny", problems.Workload("tiny", 2, 3, 1, 3))
     out = tmp_path / "r.md"
     args = argparse.Namespace(quick=True, workloads="tiny", cells="rnn,lstm", dtypes="float32", reps=1,
-                              warmup=1, threads=1, sections="steps", no_torch=True, write=False,
-                              out=str(out))
+                              warmup=1, budget=0.0, threads=1, sections="steps", no_torch=True,
+                              write=False, out=str(out))
     assert run.main(args) == 0
     text = out.read_text()
     assert "| tiny LSTM |" in text and "| tiny RNN |" in text
