@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CI="${CI:-}" PYTHONHASHSEED=0
+# One BLAS thread: the matrices here are small, and spinning OpenBLAS workers on a shared 2-core
+# machine made small products ~100x slower (measured); set OPENBLAS_NUM_THREADS yourself to override.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 .venv/bin/ruff check minigrad rnn viz tests bench
 echo "== lane 1: Numba JIT"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
