@@ -13,6 +13,7 @@ recursion. Arrays an op saved for backward are freed as soon as its node is done
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,21 @@ def _seed(root: Tensor, grad: Any) -> np.ndarray:
 
 
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate ``grad * d(root)/d(leaf)`` into ``leaf.grad`` for every leaf that requires grad."""
+    """Accumulate ``grad * d(root)/d(leaf)`` into ``leaf.grad`` for every leaf that requires grad.
+
+    The cyclic garbage collector is paused meanwhile: the pass allocates many small containers and
+    creates no reference cycles, and collections over a large graph would make it superlinear.
+    """
+    if not gc.isenabled():
+        return _backward(root, grad, retain_graph)
+    gc.disable()
+    try:
+        return _backward(root, grad, retain_graph)
+    finally:
+        gc.enable()
+
+
+def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad (no input required grad, or it "
                            "was created under no_grad / from .detach())")

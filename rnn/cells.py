@@ -73,6 +73,10 @@ def rnn_step(gx: Tensor, h: Tensor | None, w_hh_t: Tensor, b_hh: Tensor | None,
     ``w_hh_t`` is W_hh^T (H, H) (transposed once per sequence, not per step); ``b_hh`` may be None (no
     bias, or already folded into ``gx``); ``h`` None means the zero state (the product is skipped).
     """
+    if fused and HAS_FUSED and h is not None and h.ndim == 2:
+        # one node per step: the recurrent product is folded into the fused op
+        return _rnn_cell(gx if b_hh is None else gx + b_hh, nonlinearity=nonlinearity, h_prev=h,
+                         w_hh_t=w_hh_t)
     pre = gx if h is None else gx + h @ w_hh_t
     if b_hh is not None:
         pre = pre + b_hh
@@ -86,6 +90,9 @@ def gru_step(gx: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, fused: 
 
     ``gh = h W_hh^T + b_hh`` keeps b_hn apart from b_in because n = tanh(gx_n + r * (W_hn h + b_hn)).
     """
+    if fused and HAS_FUSED and h.ndim == 2:
+        # one node per step: gh = h W_hh^T + b_hh is computed inside the fused op
+        return _gru_cell(gx, None, h, w_hh_t=w_hh_t, b_hh=b_hh)
     gh = h @ w_hh_t
     if b_hh is not None:
         gh = gh + b_hh
@@ -106,6 +113,9 @@ def lstm_step(gx: Tensor, h: Tensor | None, c: Tensor, w_hh_t: Tensor, b_hh: Ten
     ``h`` None means the zero state (the recurrent product is skipped); ``b_hh`` None means no bias or
     a bias already folded into ``gx``.
     """
+    if fused and HAS_FUSED and h is not None and h.ndim == 2:
+        # one node per step: the recurrent product is folded into the fused op
+        return _lstm_cell(gx if b_hh is None else gx + b_hh, c, h_prev=h, w_hh_t=w_hh_t)
     gates = gx if h is None else gx + h @ w_hh_t
     if b_hh is not None:
         gates = gates + b_hh

@@ -320,10 +320,9 @@ def test_scopes_follow_the_contract(mode, rng):
     assert len(by_step) == 2 * 2 * T  # every layer, direction and step has a scope
     # the hoisted projection is one matmul per layer and direction, outside the steps
     assert sum(1 for n in nodes if n.name == "MatMul" and len(n.scope) == 2) == 4
-    if HAS_FUSED:  # per step: recurrent product, add, fused cell (step 0 from zeros: no product)
-        first = {k: k[1] == ("t=3" if k[0].endswith("_reverse") else "t=0") for k in by_step}
-        assert {len(v) for k, v in by_step.items() if not first[k]} == {3}
-        assert {len(v) for k, v in by_step.items() if first[k]} == {3 if mode == "GRU" else 1}
+    if HAS_FUSED:  # per step ONE node: the fused cell with the recurrent product folded in
+        assert {len(v) for v in by_step.values()} == {1}
+        assert {v[0] for v in by_step.values()} == {f"{mode.lower()}_cell"}
     assert "getitem" not in {n.name for n in nodes}
 
 
