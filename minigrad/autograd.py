@@ -169,33 +169,34 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     _finish_leaves(leaf, owned)
 
 
+def _apply_hooks(hooks: list, g: np.ndarray, where: str) -> np.ndarray:
+    """Run ``hooks`` on ``g`` in order; a non-None return replaces ``g`` (same shape, g's dtype)."""
+    for h in hooks:
+        r = h(g)
+        if r is not None:
+            r = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
+            if r.shape != g.shape:
+                raise RuntimeError(f"backward: a hook on {where} returned a gradient of shape {r.shape}; "
+                                   f"expected {g.shape}")
+            g = r
+    return g
+
+
 def _run_node_hooks(node: Node, gl: list) -> None:
     """User hooks in registration order, then ``retain_grad``'s (last, as in PyTorch)."""
     for k, hooks in node.hooks.items():
-        g = gl[k]
-        if g is not None:
-            for h in sorted(hooks, key=lambda h: getattr(h, "__minigrad_retain__", False)):
-                r = h(g)
-                if r is not None:
-                    r = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
-                    if r.shape != g.shape:
-                        raise RuntimeError(f"backward: a hook on output {k} of op '{node.name}' returned a "
-                                           f"gradient of shape {r.shape}; expected {g.shape}")
-                    g = r
-            gl[k] = g
+        if gl[k] is not None:
+            order = sorted(hooks, key=lambda h: getattr(h, "__minigrad_retain__", False))
+            gl[k] = _apply_hooks(order, gl[k], f"output {k} of op '{node.name}'")
 
 
 def _finish_leaves(leaf: dict[int, list], owned: set[int]) -> None:
     for t, g in leaf.values():
         if t._hooks:
-            for h in list(t._hooks):
-                r = h(g)
-                if r is not None:
-                    g = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=t.dtype)
-                    if g.shape != t.shape:
-                        raise RuntimeError(f"backward: a hook on a leaf tensor of shape {t.shape} returned a "
-                                           f"gradient of shape {g.shape}")
-                    owned.discard(id(g))
+            new = _apply_hooks(list(t._hooks), g, f"a leaf tensor of shape {t.shape}")
+            if new is not g:
+                owned.discard(id(new))
+                g = new
         if t.grad is None:
             t.grad = g if id(g) in owned else g.copy()
         else:
