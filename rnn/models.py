@@ -83,7 +83,9 @@ class _Encoder(Module):
         return self.rnn(x, state, lengths=lengths, t0=t0)
 
 
-class _ManyToOne(Module):
+class _EncoderHead(Module):
+    """A recurrent encoder (optionally over embedded tokens) and a Linear head on its features."""
+
     def __init__(self, input_size: int, hidden_size: int, output_size: int, cell: str = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
                  vocab_size: int | None = None, fused: bool = True, rng: np.random.Generator | None = None,
@@ -94,6 +96,8 @@ class _ManyToOne(Module):
         d = 2 if bidirectional else 1
         self.head = Linear(d * hidden_size, output_size, dtype=dtype, rng=rng)
 
+
+class _ManyToOne(_EncoderHead):
     def forward(self, x: Any, lengths: Any = None) -> Tensor:
         _, h_n = self.encoder(x, lengths)
         return self.head(_final_features(h_n, self.encoder.rnn))
@@ -120,19 +124,13 @@ class SequenceRegressor(_ManyToOne):
         super().__init__(input_size, hidden_size, output_size, **kw)
 
 
-class SequenceTagger(Module):
+class SequenceTagger(_EncoderHead):
     """Many-to-many, aligned: one label per step, ``logits_t = W h_t + b`` (B, T, num_tags).
     ``forward(x, lengths=None)``; logits at padded steps come from zero outputs (mask them in the loss,
     e.g. targets = ignore_index there). For ``F.cross_entropy`` reshape to (B*T, num_tags)."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_tags: int, cell: str = "lstm",
-                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 vocab_size: int | None = None, fused: bool = True, rng: np.random.Generator | None = None,
-                 dtype: Any = np.float32) -> None:
-        super().__init__()
-        self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout,
-                                vocab_size, fused, rng, dtype)
-        self.head = Linear((2 if bidirectional else 1) * hidden_size, num_tags, dtype=dtype, rng=rng)
+    def __init__(self, input_size: int, hidden_size: int, num_tags: int, **kw: Any) -> None:
+        super().__init__(input_size, hidden_size, num_tags, **kw)
 
     def forward(self, x: Any, lengths: Any = None) -> Tensor:
         out, _ = self.encoder(x, lengths)
