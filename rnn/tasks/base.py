@@ -175,6 +175,24 @@ class Task:
         return m > b if self.higher_is_better else m < b
 
 
+class PerStepCETask(Task):
+    """A task whose model emits logits at every step, scored by cross-entropy against per-step class
+    targets ``batch["targets"]`` (B, T); long batches can be truncated to windows of ``bptt`` steps."""
+
+    def _chunk_loss(self, y: mg.Tensor, tgt: np.ndarray, start: int, stop: int) -> mg.Tensor:
+        """The loss of steps [start, stop), weighted by its share of the T steps (shares add up to 1)."""
+        B, T, C = y.shape
+        return cross_entropy(y.reshape(B * T, C), tgt[:, start:stop]) * ((stop - start) / tgt.shape[1])
+
+    def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
+        y, _ = model(batch["x"])
+        return self._chunk_loss(y, batch["targets"], 0, batch["targets"].shape[1])
+
+    def backward(self, model: nn.Module, batch: dict[str, np.ndarray], bptt: int = 0) -> float:
+        tgt = batch["targets"]
+        return chunked_backward(model, batch["x"], bptt, lambda y, s, e: self._chunk_loss(y, tgt, s, e))
+
+
 def chunked_backward(model: nn.Module, x: np.ndarray, bptt: int, chunk_loss: Any) -> float:
     """Truncated BPTT over one batch: run ``x`` (B, T, I) in windows of ``bptt`` steps, carrying the
     detached state from window to window; ``chunk_loss(y, start, stop)`` gives each window's loss

@@ -19,7 +19,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 
-from .base import SeqModel, Task, batch_rng, chunked_backward, cross_entropy, detach_state, one_hot
+from .base import PerStepCETask, SeqModel, batch_rng, detach_state, one_hot
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "shakespeare.txt"
 HELD_OUT = 0.1
@@ -75,7 +75,7 @@ def sample_windows(ids: np.ndarray, n: int, length: int, rng: np.random.Generato
     return ids[starts[:, None] + np.arange(length)]
 
 
-class CharLMTask(Task):
+class CharLMTask(PerStepCETask):
     name = "charlm"
     summary = "character-level language model on bundled Shakespeare (nats/char vs unigram)"
     metric = "held-out nats/char"
@@ -101,18 +101,6 @@ class CharLMTask(Task):
     def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
         V = len(self.vocab)
         return SeqModel(cell, V, hidden, V, layers, dtype=self.dtype, rng=self.init_rng())
-
-    def _chunk_loss(self, y: mg.Tensor, tgt: np.ndarray, start: int, stop: int) -> mg.Tensor:
-        B, T, V = y.shape
-        return cross_entropy(y.reshape(B * T, V), tgt[:, start:stop]) * ((stop - start) / tgt.shape[1])
-
-    def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
-        y, _ = model(batch["x"])
-        return self._chunk_loss(y, batch["targets"], 0, batch["targets"].shape[1])
-
-    def backward(self, model: nn.Module, batch: dict[str, np.ndarray], bptt: int = 0) -> float:
-        tgt = batch["targets"]
-        return chunked_backward(model, batch["x"], bptt, lambda y, s, e: self._chunk_loss(y, tgt, s, e))
 
     def held_out_nats(self, model: nn.Module, n_chars: int | None = None, streams: int = 50,
                       window: int = 100) -> float:

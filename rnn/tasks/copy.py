@@ -15,7 +15,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 
-from .base import SeqModel, Task, batch_rng, chunked_backward, cross_entropy, one_hot
+from .base import PerStepCETask, SeqModel, batch_rng, one_hot
 
 BLANK = 0
 
@@ -41,7 +41,7 @@ def generate(n: int, T: int, rng: np.random.Generator, n_symbols: int = 8,
     return inputs, targets
 
 
-class CopyTask(Task):
+class CopyTask(PerStepCETask):
     name = "copy"
     summary = "repeat S symbols after a delay of T blanks (memory)"
     metric = "recall accuracy"
@@ -64,19 +64,6 @@ class CopyTask(Task):
     def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
         return SeqModel(cell, self.vocab, hidden, self.n_symbols + 1, layers, dtype=self.dtype,
                         rng=self.init_rng())
-
-    def _chunk_loss(self, y: mg.Tensor, tgt: np.ndarray, start: int, stop: int) -> mg.Tensor:
-        B, T, C = y.shape
-        full = tgt.shape[1]
-        return cross_entropy(y.reshape(B * T, C), tgt[:, start:stop]) * ((stop - start) / full)
-
-    def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
-        y, _ = model(batch["x"])
-        return self._chunk_loss(y, batch["targets"], 0, batch["targets"].shape[1])
-
-    def backward(self, model: nn.Module, batch: dict[str, np.ndarray], bptt: int = 0) -> float:
-        tgt = batch["targets"]
-        return chunked_backward(model, batch["x"], bptt, lambda y, s, e: self._chunk_loss(y, tgt, s, e))
 
     def predict(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
         with mg.no_grad():
