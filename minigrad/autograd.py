@@ -104,7 +104,9 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     bufs: dict[Node, list] = {top: [None] * top.n_out}
     bufs[top][root._idx] = seed
     pop = bufs.pop
-    for node in reversed(toposort(top)):
+    # a root whose inputs are all leaves is the whole graph (no sort needed)
+    order = toposort(top) if any(t._node is not None for t in top.inputs) else (top,)
+    for node in reversed(order):
         if node.released:
             raise _freed_error(node)
         gl = pop(node, None)
@@ -114,14 +116,10 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             continue
         if node.hooks:
             _run_node_hooks(node, gl)
-        if not node.multi:
-            g0 = gl[0]
-            owned.discard(id(g0))
-            in_grads = node.fn.backward(node, g0)
-        else:
+        if owned:  # the op may keep or return these arrays: they are no longer ours to add into
             for g in gl:
                 owned.discard(id(g))
-            in_grads = node.fn.backward(node, gl)
+        in_grads = node.fn.backward(node, gl) if node.multi else node.fn.backward(node, gl[0])
         if type(in_grads) is not tuple and type(in_grads) is not list:
             in_grads = (in_grads,)
         inputs = node.inputs
