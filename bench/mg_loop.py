@@ -3,7 +3,7 @@
 The loop is what an RNN layer should do in minigrad: hoist the input projection of all T steps into
 one matmul (biases folded in), split the sequence with ONE ``unbind`` (one multi-output node), and per
 time step ONE node: the fused cell op with the recurrent product folded in (``h_prev=``,
-``w_hh_t=``); outputs are stacked once. The loss is
+``w_hh=``); outputs are stacked once. The loss is
 ``mean((h_1..T - y)^2)`` and ``backward()`` does BPTT through the graph.
 """
 
@@ -42,7 +42,7 @@ def forward_loop(kind: str, x: mg.Tensor, P: dict[str, mg.Tensor], mode: str = "
         for t, gi in enumerate(steps):
             with mg.scope(f"t={t}"):
                 if fold:
-                    h = mg.gru_cell(gi, None, h, w_hh_t=whhT, b_hh=b_hh)
+                    h = mg.gru_cell(gi, None, h, w_hh=w_hh, b_hh=b_hh)
                 else:
                     gh = h @ whhT + b_hh
                     h = mg.gru_cell(gi, gh, h) if fused else _gru_prim(gi, gh, h)
@@ -53,7 +53,7 @@ def forward_loop(kind: str, x: mg.Tensor, P: dict[str, mg.Tensor], mode: str = "
         for t, gx in enumerate(steps):
             with mg.scope(f"t={t}"):
                 if fold:
-                    h, c = mg.lstm_cell(gx, c, h_prev=h, w_hh_t=whhT)
+                    h, c = mg.lstm_cell(gx, c, h_prev=h, w_hh=w_hh)
                 else:
                     gates = gx + h @ whhT
                     h, c = mg.lstm_cell(gates, c) if fused else _lstm_prim(gates, c)
@@ -63,7 +63,7 @@ def forward_loop(kind: str, x: mg.Tensor, P: dict[str, mg.Tensor], mode: str = "
         for t, px in enumerate(steps):
             with mg.scope(f"t={t}"):
                 if fold:
-                    h = mg.rnn_cell(px, h_prev=h, w_hh_t=whhT)
+                    h = mg.rnn_cell(px, h_prev=h, w_hh=w_hh)
                 else:
                     pre = px + h @ whhT
                     h = mg.rnn_cell(pre) if fused else pre.tanh()

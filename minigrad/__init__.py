@@ -8,7 +8,6 @@
 
 from . import dtypes
 from ._state import detect_anomaly, enable_grad, is_grad_enabled, no_grad, pause_gc
-from ._state import named_scope as scope
 from .autograd import backward
 from .creation import (
     arange,
@@ -29,6 +28,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .ops import *  # noqa: F403
 from .ops import ShapeError
 from .ops import __all__ as _ops_all
+from .scopes import StepScopes, current_scope, find_step, parse_step, scope, step_name, step_scopes
 from .serialization import load, save
 from .tensor import RemovableHandle, Tensor
 
@@ -42,5 +42,6 @@ __all__ = [
     "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "pause_gc",
     "rand", "randn",
     "load", "save",
-    "scope", "tensor", "zeros", "zeros_like", *_ops_all,
+    "scope", "StepScopes", "current_scope", "find_step", "parse_step", "step_name", "step_scopes",
+    "tensor", "zeros", "zeros_like", *_ops_all,
 ]

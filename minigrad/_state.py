@@ -1,4 +1,5 @@
-"""Process-wide switches of the engine: grad mode, anomaly mode and the current scope.
+"""Process-wide switches of the engine: grad mode, anomaly mode and the current scope (read and set by
+``minigrad.scopes``).
 
 Kept in one tiny module so the hot path reads plain module attributes.
 """
@@ -56,27 +57,6 @@ class enable_grad(_GradMode):  # noqa: N801
 
 def is_grad_enabled() -> bool:
     return grad_enabled
-
-
-@contextmanager
-def named_scope(name: str) -> Iterator[tuple[str, ...]]:
-    """Every node created inside records ``scope + (name,)``; scopes nest.
-
-    ``rnn`` opens one scope per layer, direction and time step, and ``viz`` clusters by them.
-    """
-    global scope
-    if not isinstance(name, str):
-        raise TypeError(f"scope: name must be a str, got {type(name).__name__}")
-    prev = scope
-    scope = (*prev, name)
-    try:
-        yield scope
-    finally:
-        scope = prev
-
-
-def current_scope() -> tuple[str, ...]:
-    return scope
 
 
 class detect_anomaly:  # noqa: N801

@@ -5,11 +5,11 @@ BPTT sends the gradient of the loss back through the chain of hidden states,
     dL/dh_t = dL_t/dh_t + dL/dh_{t+1} * dh_{t+1}/dh_t,
 
 so ||dL/dh_t|| as a function of t shows vanishing (it shrinks geometrically going back in time) or
-exploding (it grows) gradients. Nothing is recomputed: while recording, a layer calls ``retain_grad()``
-on the hidden state it carries out of every step, and the engine's ordinary ``backward`` fills
-their ``.grad``.
+exploding (it grows) gradients. Nothing is recomputed: while recording, a step hook
+(``Recurrent.register_step_hook``) calls ``retain_grad()`` on the output state h_t carried out of every
+step, and the engine's ordinary ``backward`` fills their ``.grad``.
 
-    with record_hiddens(model) as rec:           # any Module containing RNN/GRU/LSTM layers
+    with record_hiddens(model) as rec:           # any Module containing recurrent layers (any cell)
         out, h_n = model(x)
     loss.backward()
     rec.grad_norms()                              # (T,) for the top layer, forward direction
@@ -28,7 +28,7 @@ import numpy as np
 from minigrad import Tensor
 from minigrad.nn import Module
 
-from .layers import RNNBase
+from .recurrent import Recurrent
 
 __all__ = ["HiddenRecorder", "hidden_grad_norms", "record_hiddens"]
 
@@ -41,16 +41,19 @@ class HiddenRecorder:
     same steps replaces the earlier entries.
     """
 
-    def __init__(self, modules: list[RNNBase]) -> None:
+    def __init__(self, modules: list[Recurrent]) -> None:
         self.modules = modules
-        self.hiddens: dict[tuple[RNNBase, int, int], dict[int, Tensor]] = {}
+        self.hiddens: dict[tuple[Recurrent, int, int], dict[int, Tensor]] = {}
 
-    def _record(self, module: RNNBase, layer: int, direction: int, t: int, h: Tensor) -> None:
+    def record(self, module: Recurrent, layer: int, direction: int, t: int,
+               state: tuple[Tensor, ...]) -> None:
+        """The step hook: keep h_t (the cell's output of the state) and retain its gradient."""
+        h = module.cell(layer, direction).output(state)
         if h.requires_grad:
             h.retain_grad()
         self.hiddens.setdefault((module, layer, direction), {})[t] = h
 
-    def _key(self, module: RNNBase | None, layer: int, direction: int) -> tuple[RNNBase, int, int]:
+    def _key(self, module: Recurrent | None, layer: int, direction: int) -> tuple[Recurrent, int, int]:
         module = self.modules[0] if module is None else module
         if module not in self.modules:
             raise ValueError(f"HiddenRecorder: {type(module).__name__} is not a recorded layer")
@@ -65,11 +68,11 @@ class HiddenRecorder:
                                "`with record_hiddens(model):`")
         return key
 
-    def steps(self, module: RNNBase | None = None, layer: int = -1, direction: int = 0) -> list[int]:
+    def steps(self, module: Recurrent | None = None, layer: int = -1, direction: int = 0) -> list[int]:
         """The recorded time indices, ascending."""
         return sorted(self.hiddens[self._key(module, layer, direction)])
 
-    def grads(self, module: RNNBase | None = None, layer: int = -1, direction: int = 0) -> np.ndarray:
+    def grads(self, module: Recurrent | None = None, layer: int = -1, direction: int = 0) -> np.ndarray:
         """dL/dh_t stacked over the recorded steps in time order: (T, B, H). Zero where no gradient
         reached h_t. Call after ``loss.backward()``."""
         hs = self.hiddens[self._key(module, layer, direction)]
@@ -79,7 +82,7 @@ class HiddenRecorder:
         return np.stack([np.zeros(h.shape, h.dtype) if h.grad is None else h.grad
                          for _, h in sorted(hs.items())])
 
-    def grad_norms(self, module: RNNBase | None = None, layer: int = -1, direction: int = 0,
+    def grad_norms(self, module: Recurrent | None = None, layer: int = -1, direction: int = 0,
                    per_example: bool = False) -> np.ndarray:
         """||dL/dh_t||_2 for every recorded step t: shape (T,) (over batch and hidden units), or
         (T, B) with ``per_example=True``. Defaults: the first recorded layer module, its top layer,
@@ -88,31 +91,30 @@ class HiddenRecorder:
         return np.sqrt((g ** 2).sum(axis=-1)) if per_example else np.sqrt((g ** 2).sum(axis=(1, 2)))
 
 
-def _rnn_layers(model: Module) -> list[RNNBase]:
-    layers = [m for m in model.modules() if isinstance(m, RNNBase)]
+def _rnn_layers(model: Module) -> list[Recurrent]:
+    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
     if not layers:
-        raise TypeError(f"record_hiddens: {type(model).__name__} contains no RNN/GRU/LSTM layer")
+        raise TypeError(f"record_hiddens: {type(model).__name__} contains no recurrent layer "
+                        "(rnn.Recurrent, RNN, GRU, LSTM)")
     return layers
 
 
 @contextmanager
 def record_hiddens(model: Module) -> Iterator[HiddenRecorder]:
-    """Inside the block, every RNN/GRU/LSTM layer in ``model`` keeps (and retains the gradient of)
-    the hidden state of every step it runs."""
+    """Inside the block, every recurrent layer in ``model`` keeps (and retains the gradient of) the
+    hidden state of every step it runs."""
     layers = _rnn_layers(model)
     rec = HiddenRecorder(layers)
-    prev = [m._recorder for m in layers]
-    for m in layers:
-        m._recorder = rec
+    handles = [m.register_step_hook(rec.record) for m in layers]
     try:
         yield rec
     finally:
-        for m, p in zip(layers, prev):
-            m._recorder = p
+        for h in handles:
+            h.remove()
 
 
 def hidden_grad_norms(model: Module, inputs: Any, loss_fn: Callable[[Any], Tensor], *,
-                      rnn: RNNBase | None = None, layer: int = -1, direction: int = 0,
+                      rnn: Recurrent | None = None, layer: int = -1, direction: int = 0,
                       per_example: bool = False, **forward_kwargs: Any) -> np.ndarray:
     """Run ``model(inputs, **forward_kwargs)``, backpropagate ``loss_fn(result)`` and return
     ||dL/dh_t|| for every time step t (shape (T,), or (T, B) with ``per_example``).

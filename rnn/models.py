@@ -15,9 +15,12 @@ encoder-decoder               ``Seq2Seq``              src (B, S), tgt (B, T') -
                                                        ``greedy_decode(src, max_len)``
 ============================  =======================  ==========================================
 
-``cell`` is "rnn", "gru" or "lstm"; with ``vocab_size`` the inputs of the classifier/tagger are token
-ids (B, T) looked up in an ``Embedding(vocab_size, input_size)``. Models that return a state take it
-back (``forward(x, state)``), so they plug into ``rnn.tbptt`` and step-by-step generation.
+``cell`` is a registered cell name ("rnn", "gru", "lstm", or one added by ``rnn.register_cell``) or a
+cell factory ``(input_size, hidden_size, *, rng, dtype) -> rnn.Cell`` (a ``Cell`` subclass with that
+constructor is one); ``make_rnn`` turns it into a layer. With ``vocab_size`` the inputs of the
+classifier/tagger are token ids (B, T) looked up in an ``Embedding(vocab_size, input_size)``. Models
+that return a state take it back (``forward(x, state)``), so they plug into ``rnn.tbptt`` and
+step-by-step generation.
 """
 
 from __future__ import annotations
@@ -30,24 +33,48 @@ import minigrad as mg
 from minigrad import Tensor
 from minigrad.nn import Embedding, Linear, Module
 
-from .layers import GRU, LSTM, RNN, RNNBase
+from .cells import CellFactory, cell_factory
+from .layers import GRU, LSTM, RNN
+from .recurrent import Recurrent
 
 __all__ = [
     "BiTagger", "Generator", "NextStepPredictor", "Seq2Seq", "SequenceClassifier", "SequenceRegressor",
     "SequenceTagger", "make_rnn",
 ]
 
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
+#: the built-in cell names and their PyTorch layers
+TORCH_LAYERS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
+
+CellSpec = str | CellFactory
 
 
-def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-             dropout: float = 0.0, fused: bool = True, rng: np.random.Generator | None = None,
-             dtype: Any = np.float32, batch_first: bool = True) -> RNNBase:
-    """``RNN`` / ``GRU`` / ``LSTM`` by name (batch-first by default)."""
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
-    return CELLS[cell](input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
-                       dropout=dropout, bidirectional=bidirectional, fused=fused, rng=rng, dtype=dtype)
+def make_rnn(cell: CellSpec, input_size: int, hidden_size: int, num_layers: int = 1,
+             bidirectional: bool = False, dropout: float = 0.0, fused: bool = True,
+             rng: np.random.Generator | None = None, dtype: Any = np.float32, batch_first: bool = True,
+             forget_bias: float | None = None, **cell_kw: Any) -> Recurrent:
+    """The one model factory of recurrent layers (batch-first by default).
+
+    ``cell`` "rnn" / "gru" / "lstm" gives PyTorch's ``RNN`` / ``GRU`` / ``LSTM`` layer (``cell_kw``:
+    e.g. ``nonlinearity="relu"``); any other registered name or a cell factory runs under
+    ``Recurrent``, each cell built as ``factory(n_in, hidden_size, rng=rng, dtype=dtype, **cell_kw)``.
+    ``forget_bias``: start every cell's forget-gate bias at this value (cells with a
+    ``set_forget_bias`` method, e.g. the LSTM: Jozefowicz et al. 2015 recommend 1).
+    """
+    if isinstance(cell, str) and cell in TORCH_LAYERS:
+        layer: Recurrent = TORCH_LAYERS[cell](
+            input_size, hidden_size, num_layers=num_layers, batch_first=batch_first, dropout=dropout,
+            bidirectional=bidirectional, fused=fused, rng=rng, dtype=dtype, **cell_kw)
+    else:
+        factory = cell_factory(cell)
+        layer = Recurrent(lambda n_in: factory(n_in, hidden_size, rng=rng, dtype=dtype, **cell_kw),
+                          input_size, num_layers, bidirectional, batch_first, dropout, rng=rng)
+    if forget_bias is not None:
+        for c in layer.cells():
+            if not hasattr(c, "set_forget_bias"):
+                raise ValueError(f"make_rnn: forget_bias needs a cell with a forget gate "
+                                 f"(a set_forget_bias method); {type(c).__name__} has none")
+            c.set_forget_bias(forget_bias)
+    return layer
 
 
 def _linear_seq(head: Linear, h: Tensor) -> Tensor:
@@ -56,7 +83,7 @@ def _linear_seq(head: Linear, h: Tensor) -> Tensor:
     return head(h.reshape(b * t, f)).reshape(b, t, head.out_features)
 
 
-def _final_features(h_n: Any, rnn: RNNBase) -> Tensor:
+def _final_features(h_n: Any, rnn: Recurrent) -> Tensor:
     """The top layer's final hidden state, directions concatenated: (B, D*H). With ``lengths`` this is
     the state after each sequence's own last step (forward) / after its first step (reverse)."""
     h = h_n[0] if isinstance(h_n, tuple) else h_n
@@ -68,14 +95,14 @@ def _final_features(h_n: Any, rnn: RNNBase) -> Tensor:
 class _Encoder(Module):
     """Optional embedding + recurrent layer; shared by the classifier, regressor and taggers."""
 
-    def __init__(self, input_size: int, hidden_size: int, cell: str, num_layers: int, bidirectional: bool,
-                 dropout: float, vocab_size: int | None, fused: bool, rng: np.random.Generator | None,
-                 dtype: Any) -> None:
+    def __init__(self, input_size: int, hidden_size: int, cell: CellSpec, num_layers: int,
+                 bidirectional: bool, dropout: float, vocab_size: int | None, fused: bool,
+                 rng: np.random.Generator | None, dtype: Any, forget_bias: float | None = None) -> None:
         super().__init__()
         self.embedding = (Embedding(vocab_size, input_size, dtype=dtype, rng=rng)
                           if vocab_size is not None else None)
         self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, bidirectional, dropout, fused, rng,
-                            dtype)
+                            dtype, forget_bias=forget_bias)
 
     def forward(self, x: Any, lengths: Any = None, state: Any = None, t0: int = 0) -> tuple[Tensor, Any]:
         if self.embedding is not None:
@@ -86,13 +113,13 @@ class _Encoder(Module):
 class _EncoderHead(Module):
     """A recurrent encoder (optionally over embedded tokens) and a Linear head on its features."""
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, cell: str = "lstm",
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, cell: CellSpec = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
                  vocab_size: int | None = None, fused: bool = True, rng: np.random.Generator | None = None,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = np.float32, forget_bias: float | None = None) -> None:
         super().__init__()
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout,
-                                vocab_size, fused, rng, dtype)
+                                vocab_size, fused, rng, dtype, forget_bias)
         d = 2 if bidirectional else 1
         self.head = Linear(d * hidden_size, output_size, dtype=dtype, rng=rng)
 
@@ -156,11 +183,14 @@ class NextStepPredictor(Module):
     ``forward(x, state=None, t0=0) -> (y (B, T, O), state)`` so it plugs into ``rnn.tbptt``;
     ``rollout(x, steps)`` warms up on x then feeds its own predictions back (``O == I``)."""
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int | None = None, cell: str = "lstm",
+    def __init__(self, input_size: int, hidden_size: int, output_size: int | None = None,
+                 cell: CellSpec = "lstm",
                  num_layers: int = 1, dropout: float = 0.0, fused: bool = True,
-                 rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
+                 rng: np.random.Generator | None = None, dtype: Any = np.float32,
+                 forget_bias: float | None = None) -> None:
         super().__init__()
-        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, False, dropout, fused, rng, dtype)
+        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, False, dropout, fused, rng, dtype,
+                            forget_bias=forget_bias)
         self.head = Linear(hidden_size, input_size if output_size is None else output_size, dtype=dtype,
                            rng=rng)
 
@@ -206,27 +236,32 @@ class Generator(Module):
     softmax(logits / temperature) (temperature 0: greedy), each sample being the next input.
     """
 
-    def __init__(self, vocab_size: int, hidden_size: int, embed_size: int | None = None, cell: str = "lstm",
+    def __init__(self, vocab_size: int, hidden_size: int, embed_size: int | None = None,
+                 cell: CellSpec = "lstm",
                  num_layers: int = 1, cond_size: int | None = None, dropout: float = 0.0, fused: bool = True,
-                 rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
+                 rng: np.random.Generator | None = None, dtype: Any = np.float32,
+                 forget_bias: float | None = None) -> None:
         super().__init__()
         embed_size = hidden_size if embed_size is None else embed_size
         self.vocab_size = int(vocab_size)
         self.embedding = Embedding(vocab_size, embed_size, dtype=dtype, rng=rng)
-        self.rnn = make_rnn(cell, embed_size, hidden_size, num_layers, False, dropout, fused, rng, dtype)
+        self.rnn = make_rnn(cell, embed_size, hidden_size, num_layers, False, dropout, fused, rng, dtype,
+                            forget_bias=forget_bias)
         self.head = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
         self.cond = Linear(cond_size, hidden_size, dtype=dtype, rng=rng) if cond_size is not None else None
 
     def initial_state(self, cond: Any) -> Any:
-        """h_0 = tanh(W_c cond + b_c) for every layer (LSTM: c_0 = 0) from cond (B, cond_size)."""
+        """h_0 = tanh(W_c cond + b_c) for every layer (the other states, e.g. the LSTM's c_0, zero) from
+        cond (B, cond_size)."""
         if self.cond is None:
             raise ValueError("Generator: cond given but the model was built without cond_size")
         cond = cond if isinstance(cond, Tensor) else Tensor(np.asarray(cond, self.rnn.dtype))
         h = self.cond(cond).tanh()
         h0 = mg.stack([h] * self.rnn.num_layers, axis=0)
-        if isinstance(self.rnn, LSTM):
-            return h0, Tensor(np.zeros(h0.shape, h0.dtype))
-        return h0
+        if self.rnn.state_is_tensor:
+            return h0
+        rest = self.rnn.cell(0).init_state(h.shape[0], h.dtype)[1:]
+        return (h0, *(mg.zeros((self.rnn.num_layers, *z.shape), dtype=h.dtype) for z in rest))
 
     def forward(self, tokens: Any, state: Any = None, cond: Any = None, t0: int = 0) -> tuple[Tensor, Any]:
         if state is None and cond is not None:
@@ -272,15 +307,18 @@ class Seq2Seq(Module):
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, hidden_size: int, embed_size: int | None = None,
-                 cell: str = "gru", num_layers: int = 1, bos: int = 0, fused: bool = True,
-                 rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
+                 cell: CellSpec = "gru", num_layers: int = 1, bos: int = 0, fused: bool = True,
+                 rng: np.random.Generator | None = None, dtype: Any = np.float32,
+                 forget_bias: float | None = None) -> None:
         super().__init__()
         embed_size = hidden_size if embed_size is None else embed_size
         self.bos = int(bos)
         self.src_embedding = Embedding(src_vocab, embed_size, dtype=dtype, rng=rng)
         self.tgt_embedding = Embedding(tgt_vocab, embed_size, dtype=dtype, rng=rng)
-        self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, fused, rng, dtype)
-        self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, fused, rng, dtype)
+        self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, fused, rng, dtype,
+                                forget_bias=forget_bias)
+        self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, fused, rng, dtype,
+                                forget_bias=forget_bias)
         self.head = Linear(hidden_size, tgt_vocab, dtype=dtype, rng=rng)
 
     def encode(self, src: Any, src_lengths: Any = None) -> Any:

@@ -53,6 +53,7 @@ class Module:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_flat", {})
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -63,6 +64,7 @@ class Module:
             self._params.pop(key, None)
         if not isinstance(value, (Module, list, tuple)):
             self._modules.pop(key, None)
+        self._flat.pop(key, None)
         if key in self._buffers:
             if value is not None and not isinstance(value, np.ndarray):
                 raise TypeError(f"{type(self).__name__}.{key} is a buffer: assign an ndarray or None, "
@@ -81,10 +83,22 @@ class Module:
             self._modules.pop(key, None)
         object.__setattr__(self, key, value)
 
+    def __getattr__(self, key: str) -> Any:
+        """Only reached when ordinary lookup fails: a parameter or buffer of a child registered with a
+        suffix, by its listed name (``layer.weight_ih_l0`` is ``layer.cell_l0.weight_ih``)."""
+        for child, suffix in (self.__dict__.get("_flat") or {}).items():
+            if key.endswith(suffix) and len(key) > len(suffix):
+                mod = self.__dict__[child]
+                base = key[:-len(suffix)]
+                if base in mod._params or base in mod._buffers:
+                    return getattr(mod, base)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
     def __delattr__(self, key: str) -> None:
         self._params.pop(key, None)
         self._modules.pop(key, None)
         self._buffers.pop(key, None)
+        self._flat.pop(key, None)
         object.__delattr__(self, key)
 
     def register_buffer(self, name: str, array: np.ndarray | None) -> None:
@@ -103,6 +117,39 @@ class Module:
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, "
                             f"got {type(param).__name__}")
         setattr(self, name, param)
+
+    def register_module(self, name: str, module: Module, *, suffix: str | None = None) -> None:
+        """Same as ``setattr(self, name, module)``; with ``suffix``, the child's parameters and buffers
+        are named as this module's own with the suffix appended: a cell registered as
+        ``register_module("cell_l0", cell, suffix="_l0")`` lists its ``weight_ih`` as ``weight_ih_l0``
+        (how ``rnn.Recurrent`` gives every cell PyTorch's layer names). A clash of names is an error."""
+        if not isinstance(module, Module):
+            raise TypeError(f"register_module: {name!r} must be a Module, got {type(module).__name__}")
+        setattr(self, name, module)
+        if suffix is None:
+            return
+        before = [k for k, *_ in self._entries("_params")] + [k for k, *_ in self._entries("_buffers")]
+        self._flat[name] = str(suffix)
+        mine = {f"{k}{suffix}" for k, *_ in module._entries("_params")}
+        mine |= {f"{k}{suffix}" for k, *_ in module._entries("_buffers")}
+        clash = sorted(mine.intersection(before))
+        if clash:
+            del self._flat[name]
+            raise ValueError(f"register_module: {type(self).__name__} already has entries named {clash}")
+
+    def _entries(self, kind: str, prefix: str = "") -> Iterator[tuple[str, Module, str, Any]]:
+        """``(key, owner module, attribute name, value)`` for every parameter (``kind="_params"``) or
+        buffer (``"_buffers"``), depth first in assignment order; children registered with a suffix
+        contribute ``path + name + suffix`` instead of ``path + child + "." + name``."""
+        stack: list[tuple[Module, str, str]] = [(self, f"{prefix}." if prefix else "", "")]
+        while stack:
+            mod, path, suffix = stack.pop()
+            for k, v in getattr(mod, kind).items():
+                yield f"{path}{k}{suffix}", mod, k, v
+            for name, child in reversed(list(mod._modules.items())):
+                s = mod._flat.get(name)
+                nxt = (child, path, s + suffix) if s is not None else (child, f"{path}{name}.", suffix)
+                stack.append(nxt)
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -127,21 +174,19 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, parameter)`` pairs; a parameter shared by two modules appears once."""
         seen: set[int] = set()
-        for mname, mod in self.named_modules(prefix):
-            for k, p in mod._params.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mname}.{k}" if mname else k), p
+        for key, _, _, p in self._entries("_params", prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield key, p
 
     def parameters(self) -> Iterator[Parameter]:
         for _, p in self.named_parameters():
             yield p
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        for mname, mod in self.named_modules(prefix):
-            for k, b in mod._buffers.items():
-                if b is not None:
-                    yield (f"{mname}.{k}" if mname else k), b
+        for key, _, _, b in self._entries("_buffers", prefix):
+            if b is not None:
+                yield key, b
 
     def num_parameters(self) -> int:
         """Total number of scalar parameters."""
@@ -226,10 +271,9 @@ class Module:
         targets: dict[str, tuple[Module, str, np.ndarray, bool]] = {}
         for n, p in self.named_parameters():
             targets[n] = (self, n, p.data, True)
-        for mname, mod in self.named_modules():
-            for k, b in mod._buffers.items():
-                if b is not None:
-                    targets[f"{mname}.{k}" if mname else k] = (mod, k, b, False)
+        for key, mod, k, b in self._entries("_buffers"):
+            if b is not None:
+                targets[key] = (mod, k, b, False)
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):

@@ -6,7 +6,8 @@ one node whose forward and backward are single Numba passes over (B, H) arrays; 
 same as those of the primitive composition (tested to 1e-12 in float64). A layer hoists
 ``x W_ih^T + b_ih`` over all time steps into one product, so a step is ``h W_hh^T`` plus the cell.
 
-Optionally (``h_prev=``, ``w_hh_t=``) the recurrent product ``h_prev @ W_hh^T`` (BLAS) is folded into
+Optionally (``h_prev=``, ``w_hh=`` in PyTorch's (G*H, H) layout) the recurrent product
+``h_prev @ W_hh^T`` (BLAS) is folded into
 the same node, so a whole time step is ONE node instead of three (matmul, add, cell): each node costs
 Python-level overhead in forward and backward, which dominates small and long-sequence workloads.
 
@@ -149,10 +150,10 @@ class LSTMCell(Function):
 
 
 class LSTMCellRec(Function):
-    """``lstm_cell(gx, c_prev, h_prev, w_hh_t)``: the LSTM step with the recurrent product folded in,
-    ``gates = gx + h_prev @ w_hh_t`` (w_hh_t = W_hh^T, (H, 4H)), then as ``LSTMCell``. Backward adds
+    """``lstm_cell(gx, c_prev, h_prev, w_hh)``: the LSTM step with the recurrent product folded in,
+    ``gates = gx + h_prev @ w_hh^T`` (w_hh = W_hh, (4H, H)), then as ``LSTMCell``. Backward adds
 
-        dL/dgx = ā,   dL/dh_prev = ā W_hh,   dL/dw_hh_t = h_prevᵀ ā      (ā = dL/dgates)
+        dL/dgx = ā,   dL/dh_prev = ā W_hh,   dL/dw_hh = āᵀ h_prev      (ā = dL/dgates)
 
     so one time step is ONE graph node (2-D inputs only).
     """
@@ -161,7 +162,7 @@ class LSTMCellRec(Function):
 
     @staticmethod
     def forward(ctx, gx, c_prev, h_prev, w):
-        gates = np.matmul(h_prev, w)
+        gates = np.matmul(h_prev, w.T)
         gates += gx
         ctx.h_prev, ctx.w = h_prev, w
         return _lstm_fwd(ctx, gates, _c2(c_prev))
@@ -170,8 +171,8 @@ class LSTMCellRec(Function):
     def backward(ctx, grads):
         dgates, dc_prev = _lstm_bwd(ctx, grads)
         _, nc, nh, nw = ctx.needs_input_grad
-        return (dgates, dc_prev if nc else None, dgates @ ctx.w.T if nh else None,
-                ctx.h_prev.T @ dgates if nw else None)
+        return (dgates, dc_prev if nc else None, dgates @ ctx.w if nh else None,
+                dgates.T @ ctx.h_prev if nw else None)
 
 
 def _gru_fwd(ctx: Any, gi: np.ndarray, gh: np.ndarray, h2: np.ndarray) -> np.ndarray:
@@ -241,10 +242,10 @@ class GRUCell(Function):
 
 
 class GRUCellRec(Function):
-    """``gru_cell(gi, None, h_prev, w_hh_t, b_hh)``: the GRU step with ``gh = h_prev @ w_hh_t (+ b_hh)``
-    folded in (w_hh_t = W_hh^T, (H, 3H)), then as ``GRUCell``. Backward, with ḡ = dL/dgh:
+    """``gru_cell(gi, None, h_prev, w_hh, b_hh)``: the GRU step with ``gh = h_prev @ w_hh^T (+ b_hh)``
+    folded in (w_hh = W_hh, (3H, H)), then as ``GRUCell``. Backward, with ḡ = dL/dgh:
 
-        dL/dh_prev = (cell's) ḣ ⊙ z + ḡ W_hh,   dL/dw_hh_t = h_prevᵀ ḡ,   dL/db_hh = Σ_batch ḡ
+        dL/dh_prev = (cell's) ḣ ⊙ z + ḡ W_hh,   dL/dw_hh = ḡᵀ h_prev,   dL/db_hh = Σ_batch ḡ
 
     so one time step is ONE graph node (2-D inputs only).
     """
@@ -254,7 +255,7 @@ class GRUCellRec(Function):
     @staticmethod
     def forward(ctx, gi, h_prev, w, *b):
         h2 = _c2(h_prev)
-        gh = np.matmul(h2, w)
+        gh = np.matmul(h2, w.T)
         if b:
             gh += b[0]
         ctx.w = w
@@ -265,9 +266,9 @@ class GRUCellRec(Function):
         dgi, dgh, dh_prev = _gru_bwd(ctx, g)
         need = ctx.needs_input_grad
         if need[1]:
-            dh_prev += dgh @ ctx.w.T
+            dh_prev += dgh @ ctx.w
         grads = (dgi if need[0] else None, dh_prev if need[1] else None,
-                 ctx.h_prev.T @ dgh if need[2] else None)
+                 dgh.T @ ctx.h_prev if need[2] else None)
         if len(need) == 4:
             grads += (dgh.sum(axis=0) if need[3] else None,)
         return grads
@@ -315,14 +316,14 @@ class RNNCell(Function):
 
 
 class RNNCellRec(Function):
-    """``rnn_cell(px, nonlinearity, h_prev, w_hh_t)``: ``pre = px + h_prev @ w_hh_t`` folded in, then as
-    ``RNNCell``; backward: dL/dpx = p̄,  dL/dh_prev = p̄ W_hh,  dL/dw_hh_t = h_prevᵀ p̄ (one node a step)."""
+    """``rnn_cell(px, nonlinearity, h_prev, w_hh)``: ``pre = px + h_prev @ w_hh^T`` folded in, then as
+    ``RNNCell``; backward: dL/dpx = p̄,  dL/dh_prev = p̄ W_hh,  dL/dw_hh = p̄ᵀ h_prev (one node a step)."""
 
     name = "rnn_cell"
 
     @staticmethod
     def forward(ctx, px, h_prev, w, *, nonlinearity):
-        pre = np.matmul(h_prev, w)
+        pre = np.matmul(h_prev, w.T)
         pre += px
         h = _rnn_act(pre, nonlinearity)
         ctx.h, ctx.relu, ctx.h_prev, ctx.w = h, nonlinearity == "relu", h_prev, w
@@ -334,7 +335,7 @@ class RNNCellRec(Function):
         dpre = np.empty(h.shape, h.dtype)
         _kernel("rnn_relu_backward" if ctx.relu else "rnn_tanh_backward", h.dtype)(h, _c2(g, h.dtype), dpre)
         _, nh, nw = ctx.needs_input_grad
-        return dpre, dpre @ ctx.w.T if nh else None, ctx.h_prev.T @ dpre if nw else None
+        return dpre, dpre @ ctx.w if nh else None, dpre.T @ ctx.h_prev if nw else None
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -395,27 +396,27 @@ def _ok(dt: np.dtype, *arrays: np.ndarray) -> bool:
     return True
 
 
-def _rec(op: str, h_prev: Any, w_hh_t: Any, G: int, H: int, B: int, dt: np.dtype, b_hh: Any = None
+def _rec(op: str, h_prev: Any, w_hh: Any, G: int, H: int, B: int, dt: np.dtype, b_hh: Any = None
          ) -> tuple[Tensor, ...]:
-    """Validate the folded recurrent inputs: h_prev (B, H), w_hh_t (H, G*H), b_hh (G*H,), one dtype."""
-    if type(h_prev) is Tensor and type(w_hh_t) is Tensor:  # fast path: a few comparisons
-        hd, wd = h_prev.data, w_hh_t.data
-        if (hd.dtype == dt and wd.dtype == dt and hd.shape == (B, H) and wd.shape == (H, G * H)
+    """Validate the folded recurrent inputs: h_prev (B, H), w_hh (G*H, H), b_hh (G*H,), one dtype."""
+    if type(h_prev) is Tensor and type(w_hh) is Tensor:  # fast path: a few comparisons
+        hd, wd = h_prev.data, w_hh.data
+        if (hd.dtype == dt and wd.dtype == dt and hd.shape == (B, H) and wd.shape == (G * H, H)
                 and (b_hh is None or (type(b_hh) is Tensor and b_hh.data.dtype == dt
                                       and b_hh.data.shape == (G * H,)))):
-            return (h_prev, w_hh_t) if b_hh is None else (h_prev, w_hh_t, b_hh)
-    if h_prev is None or w_hh_t is None:
-        raise TypeError(f"{op}: h_prev and w_hh_t go together (the recurrent product h_prev @ w_hh_t is "
+            return (h_prev, w_hh) if b_hh is None else (h_prev, w_hh, b_hh)
+    if h_prev is None or w_hh is None:
+        raise TypeError(f"{op}: h_prev and w_hh go together (the recurrent product h_prev @ w_hh^T is "
                         f"folded into the op); got h_prev={type(h_prev).__name__}, "
-                        f"w_hh_t={type(w_hh_t).__name__}")
-    ts = [_as_tensor(h_prev, op, "h_prev"), _as_tensor(w_hh_t, op, "w_hh_t")]
-    want = [(B, H), (H, G * H)]
+                        f"w_hh={type(w_hh).__name__}")
+    ts = [_as_tensor(h_prev, op, "h_prev"), _as_tensor(w_hh, op, "w_hh")]
+    want = [(B, H), (G * H, H)]
     if b_hh is not None:
         ts.append(_as_tensor(b_hh, op, "b_hh"))
         want.append((G * H,))
-    names = ["h_prev", "w_hh_t", "b_hh"]
+    names = ["h_prev", "w_hh", "b_hh"]
     if any(t.dtype != dt for t in ts):
-        raise TypeError(f"{op}: h_prev/w_hh_t/b_hh must have the dtype of the other inputs ({dt}), got "
+        raise TypeError(f"{op}: h_prev/w_hh/b_hh must have the dtype of the other inputs ({dt}), got "
                         + ", ".join(f"{n} [{t.dtype}]" for n, t in zip(names, ts)))
     if any(t.shape != s for t, s in zip(ts, want)):
         raise ShapeError(f"{op}: expected " + ", ".join(f"{n} {s}" for n, s in zip(names, want))
@@ -425,12 +426,12 @@ def _rec(op: str, h_prev: Any, w_hh_t: Any, G: int, H: int, B: int, dt: np.dtype
 
 
 def lstm_cell(gates: Tensor, c_prev: Tensor, h_prev: Tensor | None = None,
-              w_hh_t: Tensor | None = None) -> tuple[Tensor, Tensor]:
+              w_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(h, c)`` of one LSTM step from the gate pre-activations ``gates`` (B, 4H) in PyTorch order
     i, f, g, o and the previous cell state ``c_prev`` (B, H). One graph node (see ``LSTMCell``).
 
-    With ``h_prev`` (B, H) and ``w_hh_t`` = W_hh^T (H, 4H), ``gates`` is the input part only and the
-    recurrent product is folded into the same node: gates + h_prev @ w_hh_t (see ``LSTMCellRec``).
+    With ``h_prev`` (B, H) and ``w_hh`` = W_hh (4H, H), ``gates`` is the input part only and the
+    recurrent product is folded into the same node: gates + h_prev @ w_hh^T (see ``LSTMCellRec``).
     """
     if type(gates) is not Tensor or type(c_prev) is not Tensor:
         gates = _as_tensor(gates, "lstm_cell", "gates")
@@ -438,22 +439,22 @@ def lstm_cell(gates: Tensor, c_prev: Tensor, h_prev: Tensor | None = None,
     g, c = gates.data, c_prev.data
     if not (_ok(c.dtype, g, c) and g.shape[1] == 4 * c.shape[1]):
         _check("lstm_cell", {"gates": gates, "c_prev": c_prev}, {"gates": 4, "c_prev": 1})
-    if h_prev is None and w_hh_t is None:
+    if h_prev is None and w_hh is None:
         return LSTMCell.apply(gates, c_prev)
     if c.ndim != 2:
-        raise ShapeError(f"lstm_cell: h_prev/w_hh_t need 2-D (batch, features) inputs, got gates "
+        raise ShapeError(f"lstm_cell: h_prev/w_hh need 2-D (batch, features) inputs, got gates "
                          f"{g.shape}, c_prev {c.shape}")
-    h_prev, w_hh_t = _rec("lstm_cell", h_prev, w_hh_t, 4, c.shape[1], c.shape[0], c.dtype)
-    return LSTMCellRec.apply(gates, c_prev, h_prev, w_hh_t)
+    h_prev, w_hh = _rec("lstm_cell", h_prev, w_hh, 4, c.shape[1], c.shape[0], c.dtype)
+    return LSTMCellRec.apply(gates, c_prev, h_prev, w_hh)
 
 
-def gru_cell(gi: Tensor, gh: Tensor | None, h_prev: Tensor, w_hh_t: Tensor | None = None,
+def gru_cell(gi: Tensor, gh: Tensor | None, h_prev: Tensor, w_hh: Tensor | None = None,
              b_hh: Tensor | None = None) -> Tensor:
     """``h`` of one GRU step from ``gi = x W_ih^T + b_ih`` and ``gh = h_prev W_hh^T + b_hh`` (B, 3H) in
     PyTorch order r, z, n, and ``h_prev`` (B, H). One graph node (see ``GRUCell``).
 
-    With ``gh=None`` and ``w_hh_t`` = W_hh^T (H, 3H) (and optionally ``b_hh`` (3H,)), gh is computed
-    inside the same node: h_prev @ w_hh_t + b_hh (see ``GRUCellRec``).
+    With ``gh=None`` and ``w_hh`` = W_hh (3H, H) (and optionally ``b_hh`` (3H,)), gh is computed
+    inside the same node: h_prev @ w_hh^T + b_hh (see ``GRUCellRec``).
     """
     if gh is None:
         if type(gi) is not Tensor or type(h_prev) is not Tensor:
@@ -463,12 +464,12 @@ def gru_cell(gi: Tensor, gh: Tensor | None, h_prev: Tensor, w_hh_t: Tensor | Non
         if not (_ok(h.dtype, a, h) and a.shape[1] == 3 * h.shape[1]):
             _check("gru_cell", {"gi": gi, "h_prev": h_prev}, {"gi": 3, "h_prev": 1})
         if h.ndim != 2:
-            raise ShapeError(f"gru_cell: w_hh_t needs 2-D (batch, features) inputs, got gi {a.shape}, "
+            raise ShapeError(f"gru_cell: w_hh needs 2-D (batch, features) inputs, got gi {a.shape}, "
                              f"h_prev {h.shape}")
-        rec = _rec("gru_cell", h_prev, w_hh_t, 3, h.shape[1], h.shape[0], h.dtype, b_hh)
+        rec = _rec("gru_cell", h_prev, w_hh, 3, h.shape[1], h.shape[0], h.dtype, b_hh)
         return GRUCellRec.apply(gi, *rec)
-    if w_hh_t is not None or b_hh is not None:
-        raise TypeError("gru_cell: pass either gh, or gh=None with w_hh_t (and b_hh), not both")
+    if w_hh is not None or b_hh is not None:
+        raise TypeError("gru_cell: pass either gh, or gh=None with w_hh (and b_hh), not both")
     if type(gi) is not Tensor or type(gh) is not Tensor or type(h_prev) is not Tensor:
         gi = _as_tensor(gi, "gru_cell", "gi")
         gh = _as_tensor(gh, "gru_cell", "gh")
@@ -480,11 +481,11 @@ def gru_cell(gi: Tensor, gh: Tensor | None, h_prev: Tensor, w_hh_t: Tensor | Non
 
 
 def rnn_cell(pre: Tensor, nonlinearity: Literal["tanh", "relu"] = "tanh", h_prev: Tensor | None = None,
-             w_hh_t: Tensor | None = None) -> Tensor:
+             w_hh: Tensor | None = None) -> Tensor:
     """``h = tanh(pre)`` or ``relu(pre)`` of one Elman RNN step as one fused node (see ``RNNCell``).
 
-    With ``h_prev`` (B, H) and ``w_hh_t`` = W_hh^T (H, H), ``pre`` is the input part only and the
-    recurrent product is folded into the same node: act(pre + h_prev @ w_hh_t) (see ``RNNCellRec``).
+    With ``h_prev`` (B, H) and ``w_hh`` = W_hh (H, H), ``pre`` is the input part only and the
+    recurrent product is folded into the same node: act(pre + h_prev @ w_hh^T) (see ``RNNCellRec``).
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -493,9 +494,9 @@ def rnn_cell(pre: Tensor, nonlinearity: Literal["tanh", "relu"] = "tanh", h_prev
     p = pre.data
     if not _ok(p.dtype, p):
         _check("rnn_cell", {"pre": pre}, {"pre": 1})
-    if h_prev is None and w_hh_t is None:
+    if h_prev is None and w_hh is None:
         return RNNCell.apply(pre, nonlinearity=nonlinearity)
     if p.ndim != 2:
-        raise ShapeError(f"rnn_cell: h_prev/w_hh_t need a 2-D (batch, features) pre, got {p.shape}")
-    h_prev, w_hh_t = _rec("rnn_cell", h_prev, w_hh_t, 1, p.shape[1], p.shape[0], p.dtype)
-    return RNNCellRec.apply(pre, h_prev, w_hh_t, nonlinearity=nonlinearity)
+        raise ShapeError(f"rnn_cell: h_prev/w_hh need a 2-D (batch, features) pre, got {p.shape}")
+    h_prev, w_hh = _rec("rnn_cell", h_prev, w_hh, 1, p.shape[1], p.shape[0], p.dtype)
+    return RNNCellRec.apply(pre, h_prev, w_hh, nonlinearity=nonlinearity)

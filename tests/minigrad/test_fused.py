@@ -453,7 +453,7 @@ def test_property_lstm_gru_match_primitive(B, H, seed):
 
 
 def _rec_inputs(rng, G, B=3, H=4, dt=np.float64):
-    return _t(rng, (B, G * H), dt), _t(rng, (B, H), dt), _t(rng, (H, G * H), dt, scale=0.7)
+    return _t(rng, (B, G * H), dt), _t(rng, (B, H), dt), _t(rng, (G * H, H), dt, scale=0.7)
 
 
 def test_lstm_rec_equals_primitive(rng):
@@ -461,10 +461,10 @@ def test_lstm_rec_equals_primitive(rng):
     c = _t(rng, (3, 4))
 
     def fused(gx, c, h, w):
-        return mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w)
+        return mg.lstm_cell(gx, c, h_prev=h, w_hh=w)
 
     def prim(gx, c, h, w):
-        return lstm_prim(gx + h @ w, c)
+        return lstm_prim(gx + h @ w.T, c)
 
     seeds = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))]
     g = _assert_same(fused, prim, [gx, c, h, w], seeds)
@@ -483,10 +483,10 @@ def test_gru_rec_equals_primitive(rng, bias):
     inputs = [gi, h, w, b] if bias else [gi, h, w]
 
     def fused(gi, h, w, b=None):
-        return mg.gru_cell(gi, None, h, w_hh_t=w, b_hh=b)
+        return mg.gru_cell(gi, None, h, w_hh=w, b_hh=b)
 
     def prim(gi, h, w, b=None):
-        gh = h @ w if b is None else h @ w + b
+        gh = h @ w.T if b is None else h @ w.T + b
         return gru_prim(gi, gh, h)
 
     g = _assert_same(fused, prim, inputs, [rng.standard_normal((3, 4))])
@@ -499,10 +499,10 @@ def test_rnn_rec_equals_primitive(rng, nl):
     px, h, w = _rec_inputs(rng, 1)
 
     def fused(px, h, w):
-        return mg.rnn_cell(px, nl, h_prev=h, w_hh_t=w)
+        return mg.rnn_cell(px, nl, h_prev=h, w_hh=w)
 
     def prim(px, h, w):
-        return rnn_prim(px + h @ w, nl)
+        return rnn_prim(px + h @ w.T, nl)
 
     _assert_same(fused, prim, [px, h, w], [rng.standard_normal((3, 4))])
     assert mg.gradcheck(fused, [px, h, w])
@@ -514,7 +514,7 @@ def test_rec_unrolled_bptt_equals_primitive(rng, kind):
     G = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
     T, B, H = 4, 2, 3
     gxs = _t(rng, (T, B, G * H))
-    w = _t(rng, (H, G * H), scale=0.7)
+    w = _t(rng, (G * H, H), scale=0.7)
 
     def run(gxs, w, fused):
         h = mg.tensor(np.zeros((B, H)))
@@ -522,11 +522,11 @@ def test_rec_unrolled_bptt_equals_primitive(rng, kind):
         total = None
         for gx in gxs.unbind(0):
             if kind == "lstm":
-                h, c = mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w) if fused else lstm_prim(gx + h @ w, c)
+                h, c = mg.lstm_cell(gx, c, h_prev=h, w_hh=w) if fused else lstm_prim(gx + h @ w.T, c)
             elif kind == "gru":
-                h = mg.gru_cell(gx, None, h, w_hh_t=w) if fused else gru_prim(gx, h @ w, h)
+                h = mg.gru_cell(gx, None, h, w_hh=w) if fused else gru_prim(gx, h @ w.T, h)
             else:
-                h = mg.rnn_cell(gx, h_prev=h, w_hh_t=w) if fused else rnn_prim(gx + h @ w)
+                h = mg.rnn_cell(gx, h_prev=h, w_hh=w) if fused else rnn_prim(gx + h @ w.T)
             total = h if total is None else total + h
         return total
 
@@ -538,7 +538,7 @@ def test_rec_unrolled_bptt_equals_primitive(rng, kind):
 def test_rec_dtype_preserved(rng, dt):
     gx, h, w = _rec_inputs(rng, 4, dt=dt)
     c = _t(rng, (3, 4), dt)
-    hn, cn = mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w)
+    hn, cn = mg.lstm_cell(gx, c, h_prev=h, w_hh=w)
     (hn.sum() + cn.sum()).backward()
     assert hn.dtype == cn.dtype == gx.grad.dtype == h.grad.dtype == w.grad.dtype == dt
 
@@ -546,23 +546,23 @@ def test_rec_dtype_preserved(rng, dt):
 def test_rec_errors(rng):
     gx, h, w = _rec_inputs(rng, 4)
     c = _t(rng, (3, 4))
-    with pytest.raises(TypeError, match="lstm_cell: h_prev and w_hh_t go together"):
+    with pytest.raises(TypeError, match="lstm_cell: h_prev and w_hh go together"):
         mg.lstm_cell(gx, c, h_prev=h)
-    with pytest.raises(mg.ShapeError, match=r"lstm_cell: expected h_prev \(3, 4\), w_hh_t \(4, 16\)"):
-        mg.lstm_cell(gx, c, h_prev=h, w_hh_t=w.T)
-    with pytest.raises(TypeError, match="lstm_cell: h_prev/w_hh_t/b_hh must have the dtype"):
-        mg.lstm_cell(gx, c, h_prev=h, w_hh_t=mg.tensor(w.data.astype(np.float32)))
-    with pytest.raises(mg.ShapeError, match="lstm_cell: h_prev/w_hh_t need 2-D"):
-        mg.lstm_cell(_t(rng, (16,)), _t(rng, (4,)), h_prev=_t(rng, (4,)), w_hh_t=w)
+    with pytest.raises(mg.ShapeError, match=r"lstm_cell: expected h_prev \(3, 4\), w_hh \(16, 4\)"):
+        mg.lstm_cell(gx, c, h_prev=h, w_hh=w.T)
+    with pytest.raises(TypeError, match="lstm_cell: h_prev/w_hh/b_hh must have the dtype"):
+        mg.lstm_cell(gx, c, h_prev=h, w_hh=mg.tensor(w.data.astype(np.float32)))
+    with pytest.raises(mg.ShapeError, match="lstm_cell: h_prev/w_hh need 2-D"):
+        mg.lstm_cell(_t(rng, (16,)), _t(rng, (4,)), h_prev=_t(rng, (4,)), w_hh=w)
     gi, hg, wg = _rec_inputs(rng, 3)
-    with pytest.raises(TypeError, match="gru_cell: pass either gh, or gh=None with w_hh_t"):
-        mg.gru_cell(gi, gi, hg, w_hh_t=wg)
+    with pytest.raises(TypeError, match="gru_cell: pass either gh, or gh=None with w_hh"):
+        mg.gru_cell(gi, gi, hg, w_hh=wg)
     with pytest.raises(mg.ShapeError, match=r"gru_cell: expected .*b_hh \(12,\)"):
-        mg.gru_cell(gi, None, hg, w_hh_t=wg, b_hh=_t(rng, (4,)))
-    with pytest.raises(TypeError, match="gru_cell: h_prev and w_hh_t go together"):
+        mg.gru_cell(gi, None, hg, w_hh=wg, b_hh=_t(rng, (4,)))
+    with pytest.raises(TypeError, match="gru_cell: h_prev and w_hh go together"):
         mg.gru_cell(gi, None, hg)
     with pytest.raises(mg.ShapeError, match="rnn_cell"):
-        mg.rnn_cell(_t(rng, (3, 4)), h_prev=_t(rng, (2, 4)), w_hh_t=_t(rng, (4, 4)))
+        mg.rnn_cell(_t(rng, (3, 4)), h_prev=_t(rng, (2, 4)), w_hh=_t(rng, (4, 4)))
 
 
 # ------------------------------------------------------------------ the vectorised (large-array) path

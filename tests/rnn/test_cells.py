@@ -6,7 +6,6 @@ import rnn_np_ref as ref
 
 import minigrad as mg
 from rnn import GRUCell, LSTMCell, RNNCell
-from rnn.cells import HAS_FUSED
 
 CELLS = [("rnn_tanh", RNNCell, 1), ("rnn_relu", RNNCell, 1), ("gru", GRUCell, 3), ("lstm", LSTMCell, 4)]
 
@@ -123,7 +122,6 @@ def test_gradcheck_cell_without_bias(kind, cls, G, rng):
                         [x, *hs, *params(cell)], atol=1e-8, rtol=1e-7)
 
 
-@pytest.mark.skipif(not HAS_FUSED, reason="minigrad.ops.fused not available")
 @pytest.mark.parametrize("kind,cls,G", CELLS)
 def test_fused_and_primitive_gradients_equal(kind, cls, G, rng):
     grads = []
@@ -149,9 +147,8 @@ def test_fused_flag_changes_the_graph():
     prim = LSTMCell(3, 2, fused=False, dtype="float64")
     h, c = prim(x)
     assert h.node.name == "Mul"
-    if HAS_FUSED:
-        h, c = LSTMCell(3, 2, dtype="float64")(x)
-        assert h.node is c.node and h.node.n_out == 2
+    h, c = LSTMCell(3, 2, dtype="float64")(x)
+    assert h.node is c.node and h.node.n_out == 2
 
 
 def test_primitive_cell_cuts_gates_with_one_split():
@@ -190,15 +187,3 @@ def test_cell_dtype_follows_module_to():
     cell = LSTMCell(2, 3).double()
     h, c = cell(np.ones((1, 2)))
     assert cell.dtype == h.dtype == c.dtype == np.float64
-
-
-def test_fused_flag_falls_back_to_primitive_ops_without_the_fused_module(monkeypatch):
-    import rnn.cells
-
-    monkeypatch.setattr(rnn.cells, "HAS_FUSED", False)  # as if minigrad/ops/fused.py were absent
-    x = np.ones((2, 3))
-    h, _ = LSTMCell(3, 2, fused=True, dtype="float64", rng=np.random.default_rng(0))(x)
-    assert h.node.name == "Mul"
-    monkeypatch.undo()
-    h2, _ = LSTMCell(3, 2, fused=True, dtype="float64", rng=np.random.default_rng(0))(x)
-    np.testing.assert_allclose(h.data, h2.data, rtol=1e-14)

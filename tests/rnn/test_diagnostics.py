@@ -19,7 +19,7 @@ def test_recorded_grads_equal_gradient_of_the_rest_of_the_sequence(cls, rng):
     w = rng.standard_normal((T, B, H))
     with record_hiddens(layer) as rec:
         out, _ = layer(x)
-    assert layer._recorder is None  # restored on exit
+    assert not layer._step_hooks  # the recording hook is removed on exit
     (out * w).sum().backward()
     g = rec.grads()
     assert g.shape == (T, B, H) and rec.steps() == list(range(T))
@@ -81,7 +81,7 @@ def test_layers_directions_models_and_side_effects(rng):
     assert hidden_grad_norms(m, x, lambda out: out[-1].sum()).shape == (5,)
     with pytest.raises(ValueError, match="direction"):
         hidden_grad_norms(m, x, lambda out: out.sum(), direction=1)
-    with pytest.raises(TypeError, match="no RNN"):
+    with pytest.raises(TypeError, match="no recurrent layer"):
         with record_hiddens(mg.nn.Linear(2, 2)):
             pass
     with record_hiddens(m) as rec, mg.no_grad():

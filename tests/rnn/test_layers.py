@@ -9,7 +9,6 @@ import rnn_np_ref as ref
 
 import minigrad as mg
 from rnn import GRU, LSTM, RNN
-from rnn.cells import HAS_FUSED
 
 MODES = {"RNN": RNN, "GRU": GRU, "LSTM": LSTM}
 G = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -160,7 +159,6 @@ def test_gradcheck_layer_zero_initial_state_batch_first_lengths(mode, rng):
     assert mg.gradcheck(f, [x, *layer.parameters()], atol=1e-7, rtol=1e-6, fast=True)
 
 
-@pytest.mark.skipif(not HAS_FUSED, reason="minigrad.ops.fused not available")
 @pytest.mark.parametrize("mode", MODES)
 def test_fused_and_primitive_layer_gradients_equal(mode, rng):
     x_np = rng.standard_normal((7, 3, 2))
@@ -320,9 +318,9 @@ def test_scopes_follow_the_contract(mode, rng):
     assert len(by_step) == 2 * 2 * T  # every layer, direction and step has a scope
     # the hoisted projection is one matmul per layer and direction, outside the steps
     assert sum(1 for n in nodes if n.name == "MatMul" and len(n.scope) == 2) == 4
-    if HAS_FUSED:  # per step ONE node: the fused cell with the recurrent product folded in
-        assert {len(v) for v in by_step.values()} == {1}
-        assert {v[0] for v in by_step.values()} == {f"{mode.lower()}_cell"}
+    # per step ONE node: the fused cell with the recurrent product folded in
+    assert {len(v) for v in by_step.values()} == {1}
+    assert {v[0] for v in by_step.values()} == {f"{mode.lower()}_cell"}
     assert "getitem" not in {n.name for n in nodes}
 
 
@@ -359,17 +357,15 @@ def test_dtype_follows_module_to(rng):
 
 
 def test_scope_restored_when_a_step_raises(rng, monkeypatch):
-    from minigrad import _state
-
     layer = make("GRU")
 
     def boom(*a, **k):
         raise FloatingPointError("boom")
 
-    monkeypatch.setattr(layer, "_cell", boom)
+    monkeypatch.setattr(layer.cell(0), "step", boom)
     with mg.scope("outer"), pytest.raises(FloatingPointError):
         layer(rng.standard_normal((3, 1, 2)))
-    assert _state.scope == ()
+    assert mg.current_scope() == ()
 
 
 def test_h_n_pattern_gradient_regression():
