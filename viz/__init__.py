@@ -10,9 +10,9 @@
 viz imports minigrad only (the command line ``python -m viz`` imports rnn lazily to build models).
 """
 
-from ._walk import retain_grads
 from .draw import draw
 from .render import Drawing, RenderError, pipe, render
 from .rolled import draw_rolled
+from .walk import retain_grads
 
 __all__ = ["Drawing", "RenderError", "draw", "draw_rolled", "pipe", "render", "retain_grads"]

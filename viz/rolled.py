@@ -14,9 +14,9 @@ from typing import Any
 
 from minigrad import Tensor
 
-from ._labels import esc, fmt_shape, html, small
-from .draw import FONT, STATE_COLOR, STYLE
 from .render import Drawing
+from .style import FONT, STATE_COLOR, STYLE
+from .text import esc, fmt_shape, html, small
 
 _PARAM_RE = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight|bias)_(?P<which>ih|hh)"
                        r"(?:_l(?P<layer>\d+))?(?P<rev>_reverse)?$")

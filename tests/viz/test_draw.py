@@ -12,7 +12,8 @@ from viz_helpers import parse_dot, recurrence
 
 import minigrad as mg
 import viz
-from viz._labels import PALETTE, fmt_num
+from viz.style import PALETTE
+from viz.text import fmt_num
 
 T = 5
 

@@ -1,8 +1,8 @@
 """Iterative traversal of the graph minigrad recorded, and :func:`retain_grads`.
 
-The graph is read through the public structure of the engine only: ``Tensor.node`` (the op application
-that produced a tensor, None for a leaf), ``Tensor._idx`` (which output of a multi-output node),
-``Node.inputs``, ``Node.scope``, ``Node.name``, ``Node.n_out``. Nothing is modified except that
+The graph is read through the structure of the engine: ``Tensor.node`` (the op application that
+produced a tensor, None for a leaf), ``Node.inputs``, ``Node.scope``, ``Node.name``, ``Node.n_out``, and
+which output of its node a tensor is (:func:`output_index`). Nothing is modified except that
 :func:`retain_grads` asks tensors to keep their gradient (``Tensor.retain_grad``, a hook).
 """
 
@@ -29,6 +29,14 @@ class Walk:
     edges: list[tuple[int, int, int]] = field(default_factory=list)
     #: the roots as sources
     roots: list[tuple[int, int]] = field(default_factory=list)
+
+
+def output_index(t: Tensor) -> int:
+    """Which output of ``t.node`` the tensor ``t`` is.
+
+    minigrad has no public name for it yet: this is the one place viz reads a private attribute.
+    """
+    return t._idx
 
 
 def as_roots(tensor: Any) -> list[Tensor]:
@@ -62,8 +70,9 @@ def walk(roots: Sequence[Tensor]) -> Walk:
             i = nid[id(n)] = len(nodes)
             nodes.append(n)
             stack.append(n)
-        outputs.setdefault((i, r._idx), r)
-        w.roots.append((i, r._idx))
+        k = output_index(r)
+        outputs.setdefault((i, k), r)
+        w.roots.append((i, k))
     pop, push = stack.pop, stack.append
     while stack:
         n = pop()
@@ -82,7 +91,7 @@ def walk(roots: Sequence[Tensor]) -> Walk:
                     k = nid[id(p)] = len(nodes)
                     nodes.append(p)
                     push(p)
-                idx = t._idx
+                idx = output_index(t)
                 if (k, idx) not in outputs:
                     outputs[(k, idx)] = t
                 edges.append((k, i, idx))

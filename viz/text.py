@@ -1,4 +1,4 @@
-"""Label text for Graphviz: escaping of user strings, number formatting, the gradient colour scale.
+"""Text inside Graphviz labels: escaping of user strings, HTML-like label assembly, number formatting.
 
 Every label viz emits is an HTML-like label (``<...>`` in DOT). User text (parameter, scope and op names)
 goes through :func:`esc`, which makes it literal text:
@@ -47,6 +47,10 @@ def html(*lines: str) -> str:
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
 
 
+def bold(text: object) -> str:
+    """``text``, escaped, in bold: the head line of a label."""
+    return f"<B>{esc(text)}</B>"
+
 
 def small(text: str, size: int = 10, color: str | None = None) -> str:
     """An already-escaped fragment in a smaller font (optionally coloured)."""
@@ -67,6 +71,7 @@ def fmt_num(x: float) -> str:
 
 
 def fmt_shape(shape: tuple[int, ...]) -> str:
+    """A shape as Python writes it: ``(3,)``, ``(2, 3)``."""
     return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
@@ -80,59 +85,10 @@ def fmt_value(a: np.ndarray, max_size: int) -> str:
         flat = a.reshape(-1)
         body = ", ".join(fmt_num(v) for v in flat)
         return body if a.ndim == 0 else f"[{body}]"
-    af = a.astype(np.float64, copy=False)
-    return f"norm {fmt_num(np.sqrt(np.sum(af * af)))}, mean {fmt_num(af.mean())}"
+    return f"norm {fmt_num(norm(a))}, mean {fmt_num(a.astype(np.float64, copy=False).mean())}"
 
 
 def norm(a: np.ndarray) -> float:
+    """The Euclidean norm of all elements, in float64."""
     af = np.asarray(a, dtype=np.float64)
     return float(np.sqrt(np.sum(af * af)))
-
-
-# --------------------------------------------------------------------------------- colour scale
-#: Blue (small gradient: vanishing) -> pale yellow -> red (large: exploding); ColorBrewer RdYlBu, reversed.
-PALETTE = ("#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#ffffbf", "#fee090", "#fdae61", "#f46d43",
-           "#d73027")
-ZERO_COLOR = "#bdbdbd"
-
-
-def _luma(hex_color: str) -> float:
-    r, g, b = (int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def font_for(fill: str) -> str:
-    """Black or white text, whichever reads on ``fill``."""
-    return "white" if _luma(fill) < 0.45 else "black"
-
-
-class ColorScale:
-    """Maps gradient norms to :data:`PALETTE` on a log10 scale between ``lo`` and ``hi``."""
-
-    def __init__(self, values: list[float], grad_range: tuple[float, float] | None = None) -> None:
-        pos = [v for v in values if v > 0 and math.isfinite(v)]
-        if grad_range is not None:
-            lo, hi = (float(v) for v in grad_range)
-            if not (0 < lo <= hi):
-                raise ValueError(f"draw: grad_range must be (lo, hi) with 0 < lo <= hi, got {grad_range}")
-        elif pos:
-            lo, hi = min(pos), max(pos)
-        else:
-            lo = hi = 1.0
-        if grad_range is None and hi < 10 * lo:  # span at least one decade: small ratios stay pale
-            mid = math.sqrt(lo * hi)
-            lo, hi = mid / math.sqrt(10), mid * math.sqrt(10)
-        self.lo, self.hi = lo, hi
-        self.llo, self.lhi = math.log10(lo), math.log10(hi)
-
-    def color(self, v: float) -> str:
-        if not math.isfinite(v):
-            return PALETTE[-1]
-        if v <= 0:
-            return ZERO_COLOR
-        span = self.lhi - self.llo
-        if span < 1e-12:
-            return PALETTE[len(PALETTE) // 2]
-        f = (math.log10(v) - self.llo) / span
-        k = round(min(max(f, 0.0), 1.0) * (len(PALETTE) - 1))
-        return PALETTE[k]
