@@ -246,3 +246,50 @@ def test_dropout_seeded_and_rescaled():
     assert np.all(F.dropout(x, 1.0).data == 0)
     with pytest.raises(ValueError):
         nn.Dropout(1.5)
+
+
+# ------------------------------------------------------------------ children listed under a suffix
+class _Cellish(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(np.full((n,), float(n)))
+        self.register_buffer("count", np.zeros(1))
+        self.inner = nn.Linear(1, 1, dtype="float64")
+
+
+def test_register_module_with_suffix_flattens_names():
+    m = nn.Module()
+    m.register_module("cell_l0", _Cellish(2), suffix="_l0")
+    m.register_module("cell_l1", _Cellish(3), suffix="_l1")
+    m.head = nn.Linear(2, 1)
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["weight_l0", "inner.weight_l0", "inner.bias_l0", "weight_l1", "inner.weight_l1",
+                     "inner.bias_l1", "head.weight", "head.bias"]
+    assert [n for n, _ in m.named_buffers()] == ["count_l0", "count_l1"]
+    assert m.weight_l1 is m.cell_l1.weight and m.count_l0 is m.cell_l0.count
+    assert [n for n, _ in m.named_modules()][:2] == ["", "cell_l0"]
+    state = m.state_dict()
+    state["weight_l1"] = np.array([7.0, 8.0, 9.0])
+    state["count_l0"] = np.ones(1)
+    m.load_state_dict(state)
+    np.testing.assert_array_equal(m.cell_l1.weight.data, [7, 8, 9])
+    np.testing.assert_array_equal(m.cell_l0.count, [1])
+    outer = nn.Module()
+    outer.body = m
+    assert [n for n, _ in outer.named_parameters()][:2] == ["body.weight_l0", "body.inner.weight_l0"]
+    outer.name_parameters()
+    assert m.cell_l1.weight.name == "body.weight_l1"
+    m.cell_l0 = _Cellish(2)                                     # reassigned: an ordinary child again
+    assert "cell_l0.weight" in m.state_dict()
+
+
+def test_register_module_suffix_errors():
+    m = nn.Module()
+    m.weight_l0 = nn.Parameter(np.zeros(1))
+    with pytest.raises(ValueError, match=r"already has entries named \['weight_l0'\]"):
+        m.register_module("c", _Cellish(1), suffix="_l0")
+    assert "c.weight" in m.state_dict()                         # registered, but not flattened
+    with pytest.raises(TypeError, match="must be a Module"):
+        m.register_module("x", 3)
+    with pytest.raises(AttributeError, match="nothing_l0"):
+        m.nothing_l0
