@@ -183,15 +183,41 @@ def test_real_lstm_layers_directions_and_shared_weights():
         steps = _steps(d, f"LSTM {seq}")
         assert sorted(steps) == list(range(T2)), seq
         assert all(d.cluster_path(n) == ["LSTM", seq] for n in steps.values())
-        # W_hh (transposed once per sequence, drawn inside the parameter's box) feeds every step
+        # W_hh, drawn once, feeds every step
         suffix = seq.replace("layer", "_l")
         wh = d.one(lambda s, suffix=suffix: s.split()[0] == f"weight_hh{suffix}")
         assert sorted(d.out_edges(wh)) == sorted(steps.values())
-        assert "used as Transpose" in d.nodes[wh]["text"]
         # reverse directions run backwards in time
         order = [steps[t] for t in (range(T2) if "reverse" not in seq else range(T2 - 1, -1, -1))]
         for a, b in itertools.pairwise(order):
             assert b in d.out_edges(a)
+
+
+def test_ops_on_a_parameter_outside_the_steps_are_drawn_in_its_box():
+    # W_hh^T computed once per sequence, outside the steps (as a loop that hoists it would do)
+    rng = np.random.default_rng(0)
+    wh = mg.tensor(rng.normal(size=(3, 3)), requires_grad=True)
+    wh.name = "W_hh"
+    h = mg.tensor(np.ones((1, 3)))
+    with mg.scope("RNN"), mg.scope("layer0"):
+        wh_t = wh.T
+        for t in range(T):
+            with mg.scope(mg.step_name(t)):
+                h = (h @ wh_t).tanh()
+    loss = h.sum()
+    d = parse_dot(viz.draw(loss).source)
+    steps = _steps(d)
+    wid = d.one(lambda s: s.startswith("W_hh"))
+    # collapsed: the transpose is drawn inside the parameter's box, whose edges go into every step
+    assert "used as Transpose" in d.nodes[wid]["text"]
+    assert sorted(d.out_edges(wid)) == sorted(steps.values())
+    assert not d.find(lambda s: s.startswith("Transpose"))
+    # expanded: every op is its own box, the transpose too
+    d = parse_dot(viz.draw(loss, view="expanded").source)
+    wid = d.one(lambda s: s.startswith("W_hh"))
+    (tr,) = d.out_edges(wid)
+    assert d.nodes[tr]["text"].startswith("Transpose") and len(d.out_edges(tr)) == T
+    assert "used as" not in d.nodes[wid]["text"]
 
 
 def test_real_lstm_zero_state_skips_first_recurrent_product():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from viz_helpers import parse_dot
 
+import minigrad as mg
 import viz
 from minigrad.nn import Module, Parameter
 
@@ -97,3 +98,86 @@ def test_rolled_renders(tmp_path):
     out = viz.render(viz.draw_rolled(rnn.LSTM(2, 3, num_layers=2)), tmp_path / "r.svg")
     text = "".join(ET.parse(out).getroot().itertext())
     assert "LSTM cell" in text and "weight_hh_l1" in text
+
+
+class _HandMade(Module):
+    """A two-layer recurrent module written by hand, its parameters named by the layer rule
+    (``<cell parameter>_l<layer>[_reverse]``), with no cell sub-modules and no rnn."""
+
+    def __init__(self):
+        super().__init__()
+        self.input_size, self.hidden_size = 2, 3
+        for sfx, n_in in (("_l0", 2), ("_l0_reverse", 2), ("_l1", 6)):
+            setattr(self, f"w_f{sfx}", Parameter(np.zeros((3, n_in))))
+            setattr(self, f"u_f{sfx}", Parameter(np.zeros((3, 3))))
+            setattr(self, f"b_f{sfx}", Parameter(np.zeros(3)))
+        self.scale = Parameter(np.ones(1))  # not a recurrent parameter
+
+
+def _is_param(text):
+    return text.split()[0][:2] in ("w_", "u_", "b_")
+
+
+def test_any_cell_grouped_by_layer_and_direction_from_names():
+    g = viz.draw_rolled(_HandMade())
+    assert g.info == dict(stacks=1, cells=3, other_params=1)
+    d = parse_dot(g.source)
+    by_layer = {}
+    for v in d.nodes.values():
+        where = d.clusters[v["cluster"]]["text"] if v["cluster"] is not None else ""
+        if where.startswith("layer"):
+            by_layer.setdefault(where, []).append(v["text"])
+    assert sorted(by_layer) == ["layer0", "layer0_reverse", "layer1"]
+    assert sorted(t.split()[0] for t in by_layer["layer0_reverse"] if _is_param(t)) == [
+        "b_f_l0_reverse", "u_f_l0_reverse", "w_f_l0_reverse"]
+    assert "w_f_l1 (3, 6)" in by_layer["layer1"]
+    cells = _cells(d)
+    assert len(cells) == 3
+    for c in cells:
+        text = d.nodes[c]["text"]
+        assert text.startswith("_HandMade cell") and "σ" not in text  # no PyTorch equations guessed
+        assert len([a for a in d.in_edges(c) if _is_param(d.nodes[a]["text"])]) == 3
+        (loop,) = [attrs for a, b, attrs in d.edges if a == b == c]
+        assert "h_{t−1} (next step)" in loop
+    # layer 1 reads both directions of layer 0, concatenated (sizes from hidden_size)
+    (cat,) = d.find(lambda s: s.startswith("concat"))
+    assert d.nodes[cat]["text"] == "concat [h→ ; h←] (6,)"
+    assert d.nodes[d.one(lambda s: s.startswith("x_t"))]["text"] == "x_t input (2,)"
+    other = [c for c, v in d.clusters.items() if v["text"] == "other parameters"]
+    assert [v["text"] for v in d.nodes.values() if v["cluster"] == other[0]] == ["scale (1,)"]
+
+
+def test_user_cell_under_recurrent():
+    if not hasattr(rnn, "Recurrent"):
+        pytest.skip("rnn.Recurrent not available")
+
+    class MGUCell(rnn.Cell):  # minimal gated unit: two states here, to show them on the loop
+        def __init__(self, input_size, hidden_size):
+            super().__init__(input_size, hidden_size)
+            self.w_f = Parameter(np.zeros((hidden_size, input_size)))
+            self.u_f = Parameter(np.zeros((hidden_size, hidden_size)))
+            self.b_f = Parameter(np.zeros(hidden_size))
+
+        def init_state(self, batch, dtype):
+            return (mg.zeros((batch, self.hidden_size), dtype=dtype),) * 2
+
+        def forward(self, x, state):
+            h, c = state
+            f = (x @ self.w_f.T + h @ self.u_f.T + self.b_f).sigmoid()
+            return (f * h, c)
+
+    class Net(Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = rnn.Recurrent(lambda n: MGUCell(n, 4), 3, num_layers=2, bidirectional=True)
+
+    g = viz.draw_rolled(Net())
+    assert g.info == dict(stacks=1, cells=4, other_params=0)
+    d = parse_dot(g.source)
+    assert d.find(lambda s: s == "enc.w_f_l1_reverse (4, 8)")
+    cells = _cells(d)
+    assert len(cells) == 4 and all(d.nodes[c]["text"].startswith("MGU cell") for c in cells)
+    loops = [attrs for a, b, attrs in d.edges if a == b and a in cells]
+    assert len(loops) == 4 and all("h_{t−1}, c_{t−1} (next step)" in a for a in loops)
+    stack = next(v["text"] for v in d.clusters.values() if v["text"].startswith("Recurrent (enc)"))
+    assert "hidden 4, 2 layers, bidirectional" in stack

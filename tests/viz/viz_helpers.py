@@ -28,7 +28,7 @@ def recurrence(T: int = 4, H: int = 3, I: int = 2, seed: int = 0, scopes=("RNN",
         for s in scopes:
             st.enter_context(mg.scope(s))
         for t in range(T):
-            with mg.scope(f"t={t}"):
+            with mg.scope(mg.step_name(t)):
                 h = (xs[t] @ wx + h @ wh + b).tanh()
             hs.append(h)
     loss = (hs[-1] ** 2).sum()
