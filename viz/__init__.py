@@ -1,13 +1,15 @@
-"""viz: Graphviz drawings of minigrad computation graphs, with time steps as clusters.
+"""viz: Graphviz drawings of any minigrad computation graph, with time steps as clusters.
 
     import viz
-    viz.retain_grads(loss)          # optional: keep intermediate gradients for the picture
+    viz.retain_grads(loss)                   # optional: keep intermediate gradients for the picture
     loss.backward()
     g = viz.draw(loss, view="collapsed")     # a graphviz.Digraph; g.source is the DOT text
     viz.render(g, "graph.svg")               # needs the Graphviz `dot` binary
-    viz.draw_rolled(model)                   # the folded cell with its feedback loop
+    viz.draw_rolled(model)                   # the folded cell of any recurrent layer, with its loop
 
-viz imports minigrad only (the command line ``python -m viz`` imports rnn lazily to build models).
+viz imports minigrad only (never rnn): it clusters by the scopes the graph records, reading time steps
+with ``mg.find_step``, and names parameters by their ``name``. Model drawings from the shell:
+``python -m rnn draw``.
 """
 
 from .draw import draw
