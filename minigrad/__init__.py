@@ -13,6 +13,7 @@ from .creation import (
     arange,
     default_rng,
     eye,
+    from_numpy,
     full,
     manual_seed,
     ones,
@@ -32,13 +33,19 @@ from .scopes import StepScopes, current_scope, find_step, parse_step, scope, ste
 from .serialization import load, save
 from .tensor import RemovableHandle, Tensor
 
-float32 = dtypes.float32
-float64 = dtypes.float64
+# dtype names as in PyTorch (NumPy dtypes: ``x.dtype == mg.float32``); the ones that shadow builtins
+# (float, bool) are attributes only, not in __all__
+float32 = float = dtypes.float32  # noqa: A001
+float64 = double = dtypes.float64
+int64 = long = dtypes.int64
+int32 = dtypes.int32
+bool = dtypes.bool_  # noqa: A001
 __version__ = "0.1.0"
 
 __all__ = [
     "Function", "GradcheckError", "Node", "RemovableHandle", "ShapeError", "Tensor", "arange", "backward",
-    "default_rng", "detect_anomaly", "dtypes", "enable_grad", "eye", "float32", "float64", "full",
+    "default_rng", "detect_anomaly", "dtypes", "enable_grad", "eye", "float32", "float64", "from_numpy",
+    "full", "int32", "int64",
     "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "pause_gc",
     "rand", "randn",
     "load", "save",

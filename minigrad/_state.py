@@ -14,6 +14,9 @@ from typing import Any, TypeVar
 grad_enabled: bool = True
 anomaly: bool = False
 scope: tuple[str, ...] = ()
+#: counts in-place updates of tensors (``minigrad.inplace``): a node made at version v whose input was
+#: updated at a later version may have lost an array it saved for backward
+version: int = 0
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -56,6 +56,21 @@ def _freed_error(node: Node) -> RuntimeError:
     )
 
 
+def _check_versions(node: Node) -> None:
+    """Refuse to differentiate a node an array of which was updated in place after it ran (the
+    version counter of ``minigrad.inplace``), as PyTorch does."""
+    what = node.corrupted
+    if what is None:
+        for k, t in enumerate(node.inputs):
+            box = t._vbox
+            if box is not None and box[0] > node.epoch and node.saves(t.data):
+                what = f"its input {k} (shape {t.shape} [{t.dtype}]) was updated in place after it ran"
+                break
+    if what is not None:
+        raise RuntimeError(f"backward: an array saved for the gradient of {node.where()} was modified: "
+                           f"{what}. Update a .clone() instead, or do the update after backward.")
+
+
 def _seed(root: Tensor, grad: Any) -> np.ndarray:
     if grad is None:
         if root.data.size != 1:
@@ -106,9 +121,12 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     pop = bufs.pop
     # a root whose inputs are all leaves is the whole graph (no sort needed)
     order = toposort(top) if any(t._node is not None for t in top.inputs) else (top,)
+    version = _state.version
     for node in reversed(order):
         if node.released:
             raise _freed_error(node)
+        if node.epoch != version or node.corrupted is not None:
+            _check_versions(node)
         gl = pop(node, None)
         if gl is None:
             if not retain_graph:

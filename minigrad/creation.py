@@ -38,8 +38,21 @@ def _new(arr: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 def tensor(data: Any, dtype: dtypes.DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """A leaf tensor. ndarrays keep their dtype; Python numbers and lists become float32."""
+    """A leaf tensor holding a copy of ``data`` (as ``torch.tensor``). ndarrays keep their dtype;
+    Python floats become float32, ints int64, bools bool."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A leaf tensor sharing ``arr``'s memory (as ``torch.from_numpy``): in-place updates of one show
+    in the other."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected an ndarray, got {type(arr).__name__}")
+    return Tensor(arr)
 
 
 def zeros(*shape: Any, dtype: dtypes.DTypeLike = "float32", requires_grad: bool = False) -> Tensor:

@@ -46,13 +46,14 @@ class Node:
     """One application of an op in the graph: the op, its input Tensors, the scope it was created in,
     and whatever the op saved for backward (as extra attributes, freed after use)."""
 
-    __slots__ = ("__dict__", "__weakref__", "fn", "inputs", "n_out", "needs_input_grad", "scope")
+    __slots__ = ("__dict__", "__weakref__", "epoch", "fn", "inputs", "n_out", "needs_input_grad", "scope")
 
     # Rarely set; class-level defaults keep node creation cheap (an instance value shadows them).
     hooks: dict[int, list] | None = None
     released: bool = False
     stack: list[str] | None = None
     multi: bool = False  # forward returned a tuple: backward gets a list of gradients
+    corrupted: str | None = None  # an array this op saved was updated in place (minigrad.inplace)
 
     def __init__(self, fn: type[Function]) -> None:
         self.fn = fn
@@ -60,6 +61,7 @@ class Node:
         self.needs_input_grad: tuple[bool, ...] = ()
         self.scope = _state.scope
         self.n_out = 1
+        self.epoch = _state.version
 
     @property
     def name(self) -> str:
@@ -81,6 +83,14 @@ class Node:
             for k in dead:
                 del d[k]
             self.released = True
+
+    def saves(self, arr: np.ndarray) -> bool:
+        """Whether an array saved for backward may share memory with ``arr``."""
+        for v in self.__dict__.values():
+            for e in (v if type(v) in (tuple, list) else (v,)):
+                if type(e) is np.ndarray and np.may_share_memory(e, arr):
+                    return True
+        return False
 
     def where(self) -> str:
         """Where this node was created: scope and, in anomaly mode, the user's line of code."""
@@ -112,6 +122,9 @@ class Function:
     name: ClassVar[str | None] = None
     #: False for ops whose output carries no gradient (comparisons, argmax, ...).
     differentiable: ClassVar[bool] = True
+    #: True for ops whose outputs may be views of their first input (reshape, transpose, ...): an
+    #: in-place update of one is an update of the other (they share a version box).
+    view: ClassVar[bool] = False
 
     @staticmethod
     def forward(ctx: Node, *arrays: np.ndarray, **params: Any) -> np.ndarray | tuple[np.ndarray, ...]:
@@ -156,13 +169,19 @@ class Function:
                     _check_finite(o, ctx, "forward")
             make = Tensor._make
             node = ctx if record else None
-            return tuple([make(o if type(o) is np.ndarray else np.asarray(o), node, i)
+            outs = tuple([make(o if type(o) is np.ndarray else np.asarray(o), node, i)
                           for i, o in enumerate(out)])
+            if cls.view:
+                inputs[0].share_version(outs)
+            return outs
         if type(out) is not np.ndarray:  # ufuncs on 0-d arrays give NumPy scalars; user ops may give lists
             out = np.asarray(out)
         if _state.anomaly:
             _check_finite(out, ctx, "forward")
-        return Tensor._make(out, ctx if record else None, 0)
+        t = Tensor._make(out, ctx if record else None, 0)
+        if cls.view:
+            inputs[0].share_version((t,))
+        return t
 
 
 def _check_finite(arr: np.ndarray, node: Node, phase: str) -> None:

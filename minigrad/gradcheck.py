@@ -24,9 +24,15 @@ class GradcheckError(AssertionError):
     """Raised by ``gradcheck`` with a report of the worst mismatches."""
 
 
+def _flatten(out: Any) -> list[Any]:
+    """Tensors of a (nested) tuple or list of outputs, e.g. ``max(x, dim)``'s (values, indices)."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flatten(o)]
+    return [out]
+
+
 def _outputs(fn: Callable[..., Any], inputs: Sequence[Tensor]) -> list[Tensor]:
-    out = fn(*inputs)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    outs = _flatten(fn(*inputs))
     for o in outs:
         if not isinstance(o, Tensor):
             raise TypeError(f"gradcheck: fn must return Tensors, got {type(o).__name__}")

@@ -34,6 +34,7 @@ class Tensor:
         "_idx",
         "_node",
         "_scope",
+        "_vbox",
         "data",
         "grad",
         "name",
@@ -52,6 +53,7 @@ class Tensor:
         self._node: Node | None = None
         self._idx = 0
         self._hooks: list | None = None
+        self._vbox: list | None = None
         self.name = name
         self._scope = _state.scope
         if requires_grad:
@@ -67,6 +69,7 @@ class Tensor:
         t._node = node
         t._idx = idx
         t._hooks = None
+        t._vbox = None
         t.name = None
         t._scope = _state.scope
         return t
@@ -85,8 +88,10 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self) -> Numel:
+        """The number of elements (NumPy's ``size``), callable as PyTorch's method: ``t.size()`` is
+        the shape and ``t.size(d)`` its d-th entry."""
+        return Numel(self.data.size, self.data.shape)
 
     @property
     def T(self) -> Tensor:
@@ -96,6 +101,11 @@ class Tensor:
     def node(self) -> Node | None:
         """The op application that produced this tensor (None for a leaf)."""
         return self._node
+
+    @property
+    def output_index(self) -> int:
+        """Which output of its node this tensor is (0 but for multi-output ops such as ``split``)."""
+        return self._idx
 
     @property
     def is_leaf(self) -> bool:
@@ -166,8 +176,38 @@ class Tensor:
         _autograd.backward(self, grad, retain_graph)
 
     def detach(self) -> Tensor:
-        """Same data, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor._make(self.data, None, 0)
+        """Same data, cut from the graph (shares memory and in-place version, as in PyTorch)."""
+        t = Tensor._make(self.data, None, 0)
+        self.share_version((t,))
+        return t
+
+    # ----------------------------------------------------------------- in-place versions
+    def version_box(self) -> list:
+        """``[version, weakrefs of the nodes that made tensors sharing this memory]``, shared with
+        views; ``minigrad.inplace`` bumps the version and checks those nodes' saved arrays."""
+        box = self._vbox
+        if box is None:
+            box = self._vbox = [0]
+            if self._node is not None:
+                box.append(weakref.ref(self._node))
+        return box
+
+    def share_version(self, views: Sequence[Tensor]) -> None:
+        """Make ``views`` (outputs of a view op, or a detached copy) share this tensor's version."""
+        box = self.version_box()
+        for v in views:
+            if np.may_share_memory(v.data, self.data):
+                v._vbox = box
+                if v._node is not None:
+                    box.append(weakref.ref(v._node))
+
+    def rebind(self, other: Tensor) -> None:
+        """Become ``other``'s position in the graph (after an in-place update recorded out of place;
+        only for a tensor that did not require grad, so no recorded node routes a gradient to it)."""
+        self._node, self._idx = other._node, other._idx
+        self.requires_grad = other.requires_grad
+        if other._node is not None:
+            self.version_box().append(weakref.ref(other._node))
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -232,7 +272,49 @@ class Tensor:
     def __eq__(self, o: Any) -> Tensor: return ops.equal(self, o)  # type: ignore[override]
     def __ne__(self, o: Any) -> Tensor: return ops.not_equal(self, o)  # type: ignore[override]
 
-    # ----------------------------------------------------------------- methods
+    # ----------------------------------------------------------------- in-place (minigrad.inplace)
+    def __iadd__(self, o: Any) -> Tensor: return _inplace.update(self, "+=", np.add, o, ops.add)
+    def __isub__(self, o: Any) -> Tensor: return _inplace.update(self, "-=", np.subtract, o, ops.sub)
+    def __imul__(self, o: Any) -> Tensor: return _inplace.update(self, "*=", np.multiply, o, ops.mul)
+    def __itruediv__(self, o: Any) -> Tensor: return _inplace.update(self, "/=", np.divide, o, ops.div)
+
+    def add_(self, o: Any, alpha: float = 1) -> Tensor:
+        return _inplace.update(self, "add_", np.add, o if alpha == 1 else o * alpha, ops.add)
+
+    def sub_(self, o: Any, alpha: float = 1) -> Tensor:
+        return _inplace.update(self, "sub_", np.subtract, o if alpha == 1 else o * alpha, ops.sub)
+
+    def mul_(self, o: Any) -> Tensor: return _inplace.update(self, "mul_", np.multiply, o, ops.mul)
+    def div_(self, o: Any) -> Tensor: return _inplace.update(self, "div_", np.divide, o, ops.div)
+    def fill_(self, v: Any) -> Tensor:
+        return _inplace.update(self, "fill_", None, v, lambda old, new: new + old * 0)
+    def zero_(self) -> Tensor: return self.fill_(0)
+    def copy_(self, src: Any) -> Tensor:
+        return _inplace.update(self, "copy_", None, src, lambda old, new: new + old * 0)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        _inplace.check_writable(self, "clamp_")
+        np.clip(self.data, min, max, out=self.data)
+        _inplace.record_update(self, "clamp_")
+        return self
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        """``x[idx] = value`` in place (under the rules of ``minigrad.inplace``; no gradient flows
+        through the assignment, so a value that requires grad is an error in grad mode)."""
+        _inplace.check_writable(self, "setitem")
+        if _state.grad_enabled and isinstance(value, Tensor) and value.requires_grad:
+            raise RuntimeError("setitem: the value requires grad; item assignment is not recorded in "
+                               "the graph (build the tensor with mg.where / mg.cat, or assign under "
+                               "no_grad)")
+        v = value.data if isinstance(value, Tensor) else value
+        try:
+            self.data[ops.shape.index_tuple(idx)] = v
+        except (TypeError, ValueError, IndexError) as exc:
+            raise type(exc)(f"setitem: cannot assign a value of shape {np.shape(v)} to {idx!r} of a "
+                            f"tensor of shape {self.shape} [{self.dtype}]: {exc}") from None
+        _inplace.record_update(self, "setitem")
+
+    # ----------------------------------------------------------------- maths
     def exp(self) -> Tensor: return ops.exp(self)
     def log(self) -> Tensor: return ops.log(self)
     def sqrt(self) -> Tensor: return ops.sqrt(self)
@@ -246,28 +328,64 @@ class Tensor:
     def minimum(self, o: Any) -> Tensor: return ops.minimum(self, o)
     def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
         return ops.clip(self, lo, hi)
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        return ops.clip(self, min, max)
     def matmul(self, o: Any) -> Tensor: return ops.matmul(self, o)
+    def masked_fill(self, mask: Any, value: float) -> Tensor: return ops.masked_fill(self, mask, value)
+    def clone(self) -> Tensor: return ops.clone(self)
 
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.sum(self, axis, keepdims)
-    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.mean(self, axis, keepdims)
-    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.max(self, axis, keepdims)
-    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.min(self, axis, keepdims)
-    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.logsumexp(self, axis, keepdims)
-    def softmax(self, axis: int = -1) -> Tensor: return ops.softmax(self, axis)
-    def log_softmax(self, axis: int = -1) -> Tensor: return ops.log_softmax(self, axis)
-    def argmax(self, axis: int | None = None) -> Tensor: return ops.argmax(self, axis)
-    def argmin(self, axis: int | None = None) -> Tensor: return ops.argmin(self, axis)
+    # ----------------------------------------------------------------- reductions (dim= or axis=)
+    def sum(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.sum(self, dim, keepdim, **kw)
+    def mean(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.mean(self, dim, keepdim, **kw)
+    def max(self, dim: int | None = None, keepdim: bool = False, **kw: Any) -> Any:
+        """The largest entry; with ``dim``, the named tuple (values, indices) (PyTorch)."""
+        return ops.max(self, dim, keepdim, **kw)
+    def min(self, dim: int | None = None, keepdim: bool = False, **kw: Any) -> Any:
+        """The smallest entry; with ``dim``, the named tuple (values, indices) (PyTorch)."""
+        return ops.min(self, dim, keepdim, **kw)
+    def amax(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.amax(self, dim, keepdim, **kw)
+    def amin(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.amin(self, dim, keepdim, **kw)
+    def logsumexp(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.logsumexp(self, dim, keepdim, **kw)
+    def norm(self, p: Any = "fro", dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.norm(self, p, dim, keepdim, **kw)
+    def var(self, dim: Axis = None, unbiased: bool | None = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.var(self, dim, unbiased, keepdim, **kw)
+    def std(self, dim: Axis = None, unbiased: bool | None = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.std(self, dim, unbiased, keepdim, **kw)
+    def softmax(self, dim: int = -1, **kw: Any) -> Tensor: return ops.softmax(self, dim, **kw)
+    def log_softmax(self, dim: int = -1, **kw: Any) -> Tensor: return ops.log_softmax(self, dim, **kw)
+    def argmax(self, dim: int | None = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.argmax(self, dim, keepdim, **kw)
+    def argmin(self, dim: int | None = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        return ops.argmin(self, dim, keepdim, **kw)
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        return ops.topk(self, k, dim, largest, sorted)
+    def gather(self, dim: int, index: Any) -> Tensor: return ops.gather(self, dim, index)
 
+    # ----------------------------------------------------------------- shapes
+    def numel(self) -> int: return int(self.data.size)
+    def dim(self) -> int: return self.data.ndim
     def reshape(self, *shape: Any) -> Tensor:
         return ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
                            else shape)
     def view(self, *shape: Any) -> Tensor: return self.reshape(*shape)
+    def view_as(self, other: Tensor) -> Tensor: return ops.reshape(self, other.shape)
+    def reshape_as(self, other: Tensor) -> Tensor: return ops.reshape(self, other.shape)
+    def expand_as(self, other: Tensor) -> Tensor: return ops.broadcast_to(self, other.shape)
+    def contiguous(self) -> Tensor:
+        return self if self.data.flags.c_contiguous else ops.clone(self)
     def flatten(self) -> Tensor: return ops.reshape(self, (-1,))
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a vector or scalar as it is), as ``torch.Tensor.t``."""
+        if self.ndim > 2:
+            raise ops.ShapeError(f"t: expects a tensor with <= 2 dimensions, got {self.shape}; use "
+                                 "transpose(dim0, dim1) or permute")
+        return self.transpose() if self.ndim == 2 else self
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and not isinstance(axes[0], int):
             axes = tuple(axes[0])  # one sequence: a permutation (NumPy)
@@ -283,16 +401,68 @@ class Tensor:
         return ops.broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
                                 else shape)
     def broadcast_to(self, shape: Sequence[int]) -> Tensor: return ops.broadcast_to(self, shape)
-    def squeeze(self, axis: Axis = None) -> Tensor: return ops.squeeze(self, axis)
-    def unsqueeze(self, axis: int) -> Tensor: return ops.expand_dims(self, axis)
-    def split(self, indices_or_sections: Any, axis: int = 0) -> tuple[Tensor, ...]:
-        return ops.split(self, indices_or_sections, axis)
-    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
-        return ops.chunk(self, chunks, axis)
-    def unbind(self, axis: int = 0) -> tuple[Tensor, ...]: return ops.unbind(self, axis)
+    def squeeze(self, dim: Axis = None, **kw: Any) -> Tensor: return ops.squeeze(self, dim, **kw)
+    def unsqueeze(self, dim: int) -> Tensor: return ops.expand_dims(self, dim)
+    def split(self, split_size_or_sections: Any, dim: int = 0, **kw: Any) -> tuple[Tensor, ...]:
+        """PyTorch's split: pieces of size ``split_size`` (or of the listed sizes) along ``dim``."""
+        return ops.split(self, split_size_or_sections, dim, **kw)
+    def chunk(self, chunks: int, dim: int = 0, **kw: Any) -> tuple[Tensor, ...]:
+        return ops.chunk(self, chunks, dim, **kw)
+    def unbind(self, dim: int = 0, **kw: Any) -> tuple[Tensor, ...]: return ops.unbind(self, dim, **kw)
+
+    # ----------------------------------------------------------------- dtypes and devices
     def astype(self, dtype: dtypes.DTypeLike) -> Tensor: return ops.astype(self, dtype)
     def float(self) -> Tensor: return ops.astype(self, dtypes.float32)
     def double(self) -> Tensor: return ops.astype(self, dtypes.float64)
+    def long(self) -> Tensor: return ops.astype(self, np.int64)
+    def int(self) -> Tensor: return ops.astype(self, np.int32)
+    def bool(self) -> Tensor: return ops.astype(self, np.bool_)
+    def type_as(self, other: Tensor) -> Tensor: return ops.astype(self, other.dtype)
+
+    def to(self, *args: Any, dtype: dtypes.DTypeLike = None, **kw: Any) -> Tensor:
+        """``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(other_tensor)``: minigrad runs on
+        the CPU only, so a device is checked and otherwise ignored."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif dtypes.is_device(a):
+                dtypes.check_device(a, "Tensor.to")
+            else:
+                dtype = a
+        dtypes.check_device(kw.pop("device", "cpu"), "Tensor.to")
+        kw.pop("non_blocking", None)
+        kw.pop("copy", None)
+        if kw:
+            raise TypeError(f"Tensor.to: unexpected arguments {sorted(kw)}")
+        return self if dtype is None else ops.astype(self, dtype)
+    def cpu(self) -> Tensor: return self
+
+    def new_zeros(self, *size: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
+        return Tensor(np.zeros(_shape_arg(size), self.dtype if dtype is None else dtype))
+    def new_ones(self, *size: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
+        return Tensor(np.ones(_shape_arg(size), self.dtype if dtype is None else dtype))
+    def new_full(self, size: Sequence[int], fill_value: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
+        return Tensor(np.full(tuple(size), fill_value, self.dtype if dtype is None else dtype))
+    def new_tensor(self, data: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
+        return Tensor(np.array(data, self.dtype if dtype is None else dtype))
+
+
+def _shape_arg(size: tuple) -> tuple[int, ...]:
+    """``f(2, 3)`` or ``f((2, 3))`` -> (2, 3)."""
+    return tuple(size[0]) if len(size) == 1 and not isinstance(size[0], (int, np.integer)) else size
+
+
+class Numel(int):
+    """``Tensor.size``: the number of elements (an int, as NumPy's ``size``) that, called, is PyTorch's
+    ``size()`` (the shape) or ``size(d)`` (one dimension)."""
+
+    def __new__(cls, n: int, shape: tuple[int, ...]) -> Numel:
+        obj = super().__new__(cls, n)
+        obj.shape = shape
+        return obj
+
+    def __call__(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
 
 
 class RemovableHandle:
@@ -310,4 +480,5 @@ class RemovableHandle:
 
 
 from . import autograd as _autograd  # noqa: E402
+from . import inplace as _inplace  # noqa: E402
 from . import ops  # noqa: E402  (ops import Tensor from this module)

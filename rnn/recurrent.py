@@ -289,7 +289,7 @@ class Recurrent(Module):
         seq_len, batch, feat = x.shape
         if cell.hoists_input():  # the input-only part of all steps: one product, one split
             p = cell.project(x.reshape(seq_len * batch, feat))
-            inputs, step = (p.split(seq_len, axis=0) if seq_len > 1 else (p,)), cell.step
+            inputs, step = (p.split(batch) if seq_len > 1 else (p,)), cell.step
         else:
             inputs, step = (x.unbind(0) if seq_len > 1 else (x.squeeze(0),)), cell.forward
         state = cell.init_state(batch, self.dtype) if init is None else init

@@ -32,11 +32,8 @@ class Walk:
 
 
 def output_index(t: Tensor) -> int:
-    """Which output of ``t.node`` the tensor ``t`` is.
-
-    minigrad has no public name for it yet: this is the one place viz reads a private attribute.
-    """
-    return t._idx
+    """Which output of ``t.node`` the tensor ``t`` is."""
+    return t.output_index
 
 
 def as_roots(tensor: Any) -> list[Tensor]:

@@ -7,6 +7,7 @@ from .elementwise import (
     astype,
     clamp,
     clip,
+    clone,
     equal,
     exp,
     greater,
@@ -14,6 +15,7 @@ from .elementwise import (
     less,
     less_equal,
     log,
+    masked_fill,
     maximum,
     minimum,
     not_equal,
@@ -25,8 +27,10 @@ from .elementwise import (
     where,
 )
 from .fused import gru_cell, lstm_cell, rnn_cell
+from .indexing import TopK, gather, topk
 from .linalg import dot, matmul
 from .reduction import (
+    MaxMin,
     amax,
     amin,
     argmax,
@@ -41,6 +45,7 @@ from .reduction import (
 )
 from .shape import (
     broadcast_to,
+    cat,
     chunk,
     concatenate,
     expand_dims,
@@ -53,6 +58,7 @@ from .shape import (
     transpose,
     unbind,
 )
+from .statistics import norm, std, var
 
 __all__ = [
     "ShapeError", "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "broadcast_to", "chunk",
@@ -62,4 +68,5 @@ __all__ = [
     "permute", "pow", "power", "relu", "reshape", "sigmoid", "softmax", "softplus", "split", "sqrt",
     "squeeze", "stack", "sub", "subtract", "sum", "tanh", "transpose", "unbind", "unbroadcast", "where",
 ]
+__all__ += ["MaxMin", "TopK", "cat", "clone", "gather", "masked_fill", "norm", "std", "topk", "var"]
 __all__ += ["gru_cell", "lstm_cell", "rnn_cell"]  # fused recurrent cells (ops/fused.py)

@@ -224,6 +224,20 @@ class AsType(Function):
         return g.astype(ctx.src)
 
 
+class Clone(Function):
+    """y = a copy of x (its own memory);  dL/dx = g."""
+
+    name = "clone"
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.array(x, copy=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
 def _compare(ufunc: Any, opname: str) -> Any:
     class Compare(Function):
         __doc__ = f"Elementwise ``{opname}`` as a bool tensor (no gradient)."
@@ -311,6 +325,19 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
                          f"{c.shape} [{c.dtype}], {describe(x, y).replace(' and ', ', ')}") from None
 
 
+def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
+    """``value`` where ``mask`` (broadcasting) else ``x``; the filled places get no gradient."""
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != bool:
+        raise TypeError(f"masked_fill: mask must be bool, got {m.shape} [{m.dtype}]")
+    return where(m, float(value) if dtypes.is_float(x.dtype) else value, x)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy of ``x`` that the gradient flows through (``Tensor.clone``)."""
+    return Clone.apply(x)
+
+
 def astype(x: Tensor, dtype: dtypes.DTypeLike) -> Tensor:
     dt = dtypes.resolve(dtype)
     if dt == x.dtype:
@@ -320,4 +347,7 @@ def astype(x: Tensor, dtype: dtypes.DTypeLike) -> Tensor:
     return AsType.apply(x, dtype=dt)
 
 
-clamp = clip
+
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """PyTorch's name and keywords for ``clip``."""
+    return clip(x, min, max)

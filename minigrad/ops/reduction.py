@@ -1,18 +1,21 @@
 """Reductions along axes: sum, mean, max, min, logsumexp, and the softmax family.
 
-``axis`` is an int, a tuple of ints or None (all axes); ``keepdims`` as in NumPy. The backward of a
+``dim`` (or ``axis``) is an int, a tuple of ints or None (all axes); ``keepdim`` (or
+``keepdims``). The backward of a
 reduction broadcasts ``g`` back over the reduced axes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from .args import dim_arg, keepdim_arg
 from .broadcast import ShapeError
+from .indexing import gather
 
 Axis = int | tuple[int, ...] | None
 
@@ -153,8 +156,8 @@ class ArgReduce(Function):
     differentiable = False
 
     @staticmethod
-    def forward(ctx, x, *, fn, axis):
-        return np.asarray(fn(x, axis=axis))
+    def forward(ctx, x, *, fn, axis, keepdims=False):
+        return np.asarray(fn(x, axis=axis, keepdims=keepdims)).astype(np.int64, copy=False)
 
 
 def _reduce(cls: type[Function], x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
@@ -162,42 +165,87 @@ def _reduce(cls: type[Function], x: Tensor, axis: Axis, keepdims: bool) -> Tenso
                      keepdims=keepdims)
 
 
-def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return _reduce(Sum, x, axis, keepdims)
+class MaxMin(NamedTuple):
+    """What ``max(x, dim)`` / ``min(x, dim)`` return, as ``torch.return_types.max``."""
+
+    values: Tensor
+    indices: Tensor
 
 
-def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return _reduce(Mean, x, axis, keepdims)
+def sum(x: Tensor, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,  # noqa: A001
+        keepdims: bool | None = None) -> Tensor:
+    """Sum over ``dim`` (an int, a tuple, or None for all)."""
+    return _reduce(Sum, x, dim_arg("sum", dim, axis), keepdim_arg("sum", keepdim, keepdims))
 
 
-def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def mean(x: Tensor, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+         keepdims: bool | None = None) -> Tensor:
+    return _reduce(Mean, x, dim_arg("mean", dim, axis), keepdim_arg("mean", keepdim, keepdims))
+
+
+def amax(x: Tensor, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+         keepdims: bool | None = None) -> Tensor:
     """Maximum over axes; where several entries tie, each gets an equal share of the gradient."""
-    return _reduce(Max, x, axis, keepdims)
+    return _reduce(Max, x, dim_arg("amax", dim, axis), keepdim_arg("amax", keepdim, keepdims))
 
 
-def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def amin(x: Tensor, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+         keepdims: bool | None = None) -> Tensor:
     """Minimum over axes; where several entries tie, each gets an equal share of the gradient."""
-    return _reduce(Min, x, axis, keepdims)
+    return _reduce(Min, x, dim_arg("amin", dim, axis), keepdim_arg("amin", keepdim, keepdims))
 
 
-def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return _reduce(LogSumExp, x, axis, keepdims)
+def _extremum(op: str, pick: Any, whole: Any, x: Tensor, dim: Any, keepdim: bool) -> Tensor | MaxMin:
+    if dim is None:
+        return whole(x)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be one int (for several axes use a{op}), got {dim!r}")
+    d = normalize_axis(dim, x.ndim, op)[0]
+    idx = ArgReduce.apply(x, fn=pick, axis=d, keepdims=True)
+    values = gather(x, d, idx)
+    if not keepdim:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return MaxMin(values, idx)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, "softmax")[0])
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,  # noqa: A001
+        keepdims: bool | None = None) -> Tensor | MaxMin:
+    """PyTorch's ``max``: without ``dim`` the largest entry (ties share the gradient, like ``amax``);
+    with ``dim`` the named tuple ``(values, indices)``, the gradient going to the returned index."""
+    return _extremum("max", np.argmax, lambda t: _reduce(Max, t, None, False), x,
+                     dim_arg("max", dim, axis), keepdim_arg("max", keepdim, keepdims))
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax")[0])
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,  # noqa: A001
+        keepdims: bool | None = None) -> Tensor | MaxMin:
+    """PyTorch's ``min`` (see ``max``)."""
+    return _extremum("min", np.argmin, lambda t: _reduce(Min, t, None, False), x,
+                     dim_arg("min", dim, axis), keepdim_arg("min", keepdim, keepdims))
 
 
-def argmax(x: Tensor, axis: int | None = None) -> Tensor:
-    return ArgReduce.apply(x, fn=np.argmax, axis=axis)
+def logsumexp(x: Tensor, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+              keepdims: bool | None = None) -> Tensor:
+    return _reduce(LogSumExp, x, dim_arg("logsumexp", dim, axis),
+                   keepdim_arg("logsumexp", keepdim, keepdims))
 
 
-def argmin(x: Tensor, axis: int | None = None) -> Tensor:
-    return ArgReduce.apply(x, fn=np.argmin, axis=axis)
+def softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    return Softmax.apply(x, axis=normalize_axis(dim if axis is None else axis, x.ndim, "softmax")[0])
 
 
-amax, amin = max, min
+def log_softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    return LogSoftmax.apply(x, axis=normalize_axis(dim if axis is None else axis, x.ndim,
+                                                   "log_softmax")[0])
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
+           keepdims: bool | None = None) -> Tensor:
+    """Index of the largest entry (of the flattened tensor when ``dim`` is None), int64."""
+    return ArgReduce.apply(x, fn=np.argmax, axis=dim_arg("argmax", dim, axis),
+                           keepdims=keepdim_arg("argmax", keepdim, keepdims))
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
+           keepdims: bool | None = None) -> Tensor:
+    return ArgReduce.apply(x, fn=np.argmin, axis=dim_arg("argmin", dim, axis),
+                           keepdims=keepdim_arg("argmin", keepdim, keepdims))

@@ -11,12 +11,15 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from .args import dim_arg
 from .broadcast import ShapeError, describe, lift, unbroadcast
 from .reduction import normalize_axis
 
 
 class Reshape(Function):
     """y = x viewed with a new shape;  dL/dx = g reshaped back."""
+
+    view = True
 
     @staticmethod
     def forward(ctx, x, *, shape):
@@ -31,6 +34,8 @@ class Reshape(Function):
 class Transpose(Function):
     """y = x with axes permuted by p;  dL/dx = g permuted by p^{-1}."""
 
+    view = True
+
     @staticmethod
     def forward(ctx, x, *, axes):
         ctx.axes = axes
@@ -43,6 +48,8 @@ class Transpose(Function):
 
 class BroadcastTo(Function):
     """y = x broadcast to a shape;  dL/dx = unbroadcast(g)."""
+
+    view = True
 
     name = "expand"
 
@@ -62,6 +69,8 @@ def _has_advanced(idx: tuple) -> bool:
 
 class GetItem(Function):
     """y = x[idx];  dL/dx = zeros with g scattered to idx (accumulating repeated integer indices)."""
+
+    view = True
 
     name = "getitem"
 
@@ -113,6 +122,8 @@ class Split(Function):
     Backward writes every output's gradient into ONE zero buffer of x's shape, so splitting a length-T
     sequence into T steps costs O(T) in backward, not the O(T^2) of T separate ``getitem``s.
     """
+
+    view = True
 
     @staticmethod
     def forward(ctx, x, *, slices):
@@ -185,10 +196,13 @@ def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def expand_dims(x: Tensor, axis: int) -> Tensor:
+    """A new axis of size 1 at ``axis`` (``Tensor.unsqueeze(dim)``)."""
     return reshape(x, np.expand_dims(np.empty(x.shape, bool), axis).shape)
 
 
-def squeeze(x: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
+def squeeze(x: Tensor, dim: int | tuple[int, ...] | None = None, *,
+            axis: int | tuple[int, ...] | None = None) -> Tensor:
+    axis = dim_arg("squeeze", dim, axis)
     axes = normalize_axis(axis, x.ndim, "squeeze")
     if axis is not None and any(x.shape[a] != 1 for a in axes):
         raise ShapeError(f"squeeze: axis {axis} of {describe(x)} does not have size 1")
@@ -196,7 +210,8 @@ def squeeze(x: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
     return reshape(x, shape)
 
 
-def _index(idx: Any) -> tuple:
+def index_tuple(idx: Any) -> tuple:
+    """An index as NumPy takes it: Tensors and lists inside become arrays."""
     idx = idx if isinstance(idx, tuple) else (idx,)
     return tuple(i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i
                  for i in idx)
@@ -204,7 +219,7 @@ def _index(idx: Any) -> tuple:
 
 def getitem(x: Tensor, idx: Any) -> Tensor:
     """``x[idx]``: basic (ints, slices, None, ...) and integer/bool-array indexing, as in NumPy."""
-    idx = _index(idx)
+    idx = index_tuple(idx)
     try:
         return GetItem.apply(x, idx=idx)
     except IndexError as exc:
@@ -228,6 +243,7 @@ def _lift_all(xs: Sequence[Any]) -> list[Tensor]:
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``cat(xs, dim)`` is the same with PyTorch's name)."""
     xs = _lift_all(xs)
     if not xs:
         raise ValueError("concatenate: need at least one tensor")
@@ -236,7 +252,14 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
     return Concatenate.apply(*xs, axis=axis)
 
 
-def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+def cat(tensors: Sequence[Any], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """PyTorch's name of ``concatenate``."""
+    return concatenate(tensors, dim if axis is None else axis)
+
+
+def stack(xs: Sequence[Any], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join tensors along a new axis ``dim``."""
+    axis = dim if axis is None else axis
     xs = _lift_all(xs)
     if not xs:
         raise ValueError("stack: need at least one tensor")
@@ -250,25 +273,30 @@ def _pieces(x: Tensor, axis: int, bounds: Sequence[tuple[int, int]]) -> tuple[Te
     return Split.apply(x, slices=tuple((*pre, slice(a, b)) for a, b in bounds))
 
 
-def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
-    """NumPy's ``split``: an int n gives n equal pieces (n must divide the axis), a list gives the
-    split points. One op with n outputs."""
-    axis = normalize_axis(axis, x.ndim, "split")[0]
-    n = x.shape[axis]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        k = int(indices_or_sections)
-        if k <= 0 or n % k:
-            raise ShapeError(f"split: axis {axis} of {describe(x)} does not split into {k} equal parts")
-        points = [n // k * i for i in range(1, k)]
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0, *,
+          axis: int | None = None) -> tuple[Tensor, ...]:
+    """PyTorch's ``split``: an int s gives pieces of size s (the last one smaller if s does not divide
+    the axis), a list gives the size of every piece (they must add up to the axis). One op with many
+    outputs. (NumPy's ``np.split(x, n)`` means n pieces: that is ``chunk``.)"""
+    d = normalize_axis(dim if axis is None else axis, x.ndim, "split")[0]
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size} (tensor {describe(x)})")
+        sizes = [min(size, n - a) for a in range(0, n, size)] or [0]
     else:
-        points = [int(p) for p in indices_or_sections]
-    edges = [0, *points, n]
-    return _pieces(x, axis, list(itertools.pairwise(edges)))
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise ShapeError(f"split: sizes {sizes} do not add up to {n}, the size of dim {d} of "
+                             f"{describe(x)}")
+    edges = list(itertools.accumulate(sizes, initial=0))
+    return _pieces(x, d, list(itertools.pairwise(edges)))
 
 
-def chunk(x: Tensor, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+def chunk(x: Tensor, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
     """PyTorch's ``chunk``: pieces of size ceil(n / chunks), the last one possibly smaller."""
-    axis = normalize_axis(axis, x.ndim, "chunk")[0]
+    axis = normalize_axis(dim if axis is None else axis, x.ndim, "chunk")[0]
     n = x.shape[axis]
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
@@ -276,8 +304,8 @@ def chunk(x: Tensor, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
     return _pieces(x, axis, [(a, min(a + size, n)) for a in range(0, n, size)])
 
 
-def unbind(x: Tensor, axis: int = 0) -> tuple[Tensor, ...]:
-    """The slices of ``x`` along ``axis`` with that axis removed (one op, one gradient buffer)."""
-    axis = normalize_axis(axis, x.ndim, "unbind")[0]
+def unbind(x: Tensor, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``dim`` with that axis removed (one op, one gradient buffer)."""
+    axis = normalize_axis(dim if axis is None else axis, x.ndim, "unbind")[0]
     pre = (slice(None),) * axis
     return Split.apply(x, slices=tuple((*pre, i) for i in range(x.shape[axis])))

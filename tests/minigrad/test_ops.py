@@ -50,7 +50,7 @@ UNARY = [
     ("softplus", mg.softplus, lambda x: np.logaddexp(0, x), "any"),
     ("clip", lambda x: mg.clip(x, -1, 1), lambda x: np.clip(x, -1, 1), "offunit"),
     ("clip_lo", lambda x: x.clip(lo=-1.0), lambda x: np.maximum(x, -1), "offunit"),
-    ("clip_hi", lambda x: mg.clamp(x, hi=1.0), lambda x: np.minimum(x, 1), "offunit"),
+    ("clip_hi", lambda x: mg.clamp(x, max=1.0), lambda x: np.minimum(x, 1), "offunit"),
     ("pow2", lambda x: x ** 2, lambda x: x ** 2, "any"),
     ("pow3", lambda x: mg.power(x, 3), lambda x: x ** 3, "any"),
     ("pow_neg_int", lambda x: x ** -2, lambda x: x ** -2.0, "any"),
@@ -87,8 +87,8 @@ def _axes_for(ndim: int) -> list:
 REDUCTIONS = [
     ("sum", mg.sum, np.sum, "any"),
     ("mean", lambda x, axis, keepdims: x.mean(axis, keepdims), np.mean, "any"),
-    ("max", mg.max, np.max, "distinct"),
-    ("min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims), np.min, "distinct"),
+    ("amax", mg.amax, np.max, "distinct"),
+    ("amin", lambda x, axis, keepdims: x.amin(axis=axis, keepdims=keepdims), np.min, "distinct"),
     ("logsumexp", mg.logsumexp, _lse, "any"),
 ]
 
@@ -149,13 +149,14 @@ def _shape_cases() -> list[Case]:
         lambda a, b, c: np.stack((a, b, c), axis=-1), (2, 1, 4), (2, 1, 4), (2, 1, 4))
     add("stack_scalars", lambda a, b: mg.stack([a, b]), lambda a, b: np.stack([a, b]), (), ())
     # one multi-output op
-    add("split_sections", lambda x: mg.split(x, 2, axis=2), lambda x: tuple(np.split(x, 2, axis=2)),
+    add("split_sections", lambda x: mg.split(x, 2, dim=2), lambda x: tuple(np.split(x, 2, axis=2)),
         (2, 3, 4))
-    add("split_points", lambda x: x.split([1, 3], axis=-1), lambda x: tuple(np.split(x, [1, 3], axis=-1)),
+    add("split_sizes", lambda x: x.split([1, 2, 1], dim=-1), lambda x: tuple(np.split(x, [1, 3], axis=-1)),
         (3, 4))
     add("chunk_uneven", lambda x: x.chunk(3, axis=1), lambda x: tuple(np.split(x, [2, 4], axis=1)), (3, 5))
     add("unbind", lambda x: mg.unbind(x, 1), lambda x: tuple(np.moveaxis(x, 1, 0)), (2, 3, 4))
-    add("split_some_used", lambda x: mg.split(x, 4, axis=1)[1] * mg.split(x, 4, axis=1)[3],
+    add("split_uneven", lambda x: x.split(3, dim=1), lambda x: tuple(np.split(x, [3], axis=1)), (3, 5))
+    add("split_some_used", lambda x: mg.split(x, 1, dim=1)[1] * mg.split(x, 1, axis=1)[3],
         lambda x: x[:, 1:2] * x[:, 3:4], (3, 4))
     add("unbind_partial", lambda x: x.unbind(0)[0] * 2 + x.unbind(0)[2],
         lambda x: x[0] * 2 + x[2], (3, 4))
@@ -328,9 +329,14 @@ def test_kink_conventions(dtype) -> None:
     np.testing.assert_array_equal(_grad(lambda x: x.min(), [2.0, 1.0, 1.0, 1.0], dtype),
                                   np.array([0.0, 1, 1, 1], dtype) / dtype(3))
     np.testing.assert_array_equal(
-        _grad(lambda x: x.max(axis=1), [[1.0, 1.0], [0.0, 2.0]], dtype), [[0.5, 0.5], [0.0, 1.0]])
+        _grad(lambda x: x.amax(axis=1), [[1.0, 1.0], [0.0, 2.0]], dtype), [[0.5, 0.5], [0.0, 1.0]])
     np.testing.assert_array_equal(
-        _grad(lambda x: x.max(axis=0, keepdims=True), [[1.0, 1.0], [1.0, 2.0]], dtype), [[0.5, 0], [0.5, 1]])
+        _grad(lambda x: x.amax(axis=0, keepdims=True), [[1.0, 1.0], [1.0, 2.0]], dtype), [[0.5, 0], [0.5, 1]])
+    # max(dim) is PyTorch's (values, indices): the gradient goes to the index returned (the first)
+    np.testing.assert_array_equal(
+        _grad(lambda x: x.max(1).values, [[1.0, 1.0], [0.0, 2.0]], dtype), [[1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(
+        _grad(lambda x: x.min(dim=0, keepdim=True)[0], [[1.0, 1.0], [1.0, 2.0]], dtype), [[1, 1], [0, 0]])
     # maximum(x, x): each argument gets half, so x gets 0.5 + 0.5
     np.testing.assert_array_equal(_grad(lambda x: mg.maximum(x, x), [1.0, -2.0], dtype), [1.0, 1.0])
     np.testing.assert_array_equal(_grad(lambda x: mg.minimum(x, x) * 3, [1.0, -2.0], dtype), [3.0, 3.0])
@@ -431,7 +437,7 @@ def test_ops_on_integer_tensors_give_floats() -> None:
 
 def test_max_over_nonempty_axis_of_empty_tensor() -> None:
     x = mg.tensor(np.zeros((0, 3)), requires_grad=True)
-    y = x.max(axis=1)
+    y = x.amax(axis=1)
     assert y.shape == (0,)
     y.sum().backward()
     assert x.grad.shape == (0, 3)

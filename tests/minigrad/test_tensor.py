@@ -9,8 +9,8 @@ import minigrad as mg
 
 
 @pytest.mark.parametrize("data,dtype", [
-    ([1, 2], np.float32), ([1.5, 2.0], np.float32), (3, np.float32), (2.5, np.float32),
-    ([[1, 2], [3, 4]], np.float32), (np.array([1.0, 2.0]), np.float64),
+    ([1, 2], np.int64), ([1.5, 2.0], np.float32), (3, np.int64), (2.5, np.float32),
+    ([[1, 2], [3, 4]], np.int64), ([1, 2.5], np.float32), (np.array([1.0, 2.0]), np.float64),
     (np.array([1.0], np.float32), np.float32),
     (np.float64(2.0), np.float64), (np.float32(2.0), np.float32), (np.array([1, 2]), np.int64),
     (np.array([1, 2], np.int32), np.int32), (True, np.bool_), (np.array([True, False]), np.bool_),
@@ -29,8 +29,9 @@ def test_tensor_dtype_argument_and_requires_grad() -> None:
     assert mg.tensor([1, 2], dtype=mg.float64).dtype == np.float64
     assert mg.tensor([1, 2], dtype="int64").dtype == np.int64
     a = np.array([1.0, 2.0])
-    assert np.shares_memory(mg.tensor(a).data, a)  # ndarrays are wrapped, not copied
-    assert mg.Tensor(mg.tensor(a)).data is a
+    assert not np.shares_memory(mg.tensor(a).data, a)  # mg.tensor copies, as torch.tensor
+    assert mg.from_numpy(a).data is a                    # from_numpy shares, as torch.from_numpy
+    assert mg.Tensor(mg.from_numpy(a)).data is a
 
 
 CREATORS = [
@@ -160,7 +161,7 @@ def test_shape_methods() -> None:
     assert m.transpose(0, 1).shape == (3, 2) and m.transpose(1, 0).shape == (3, 2)  # 2 ints: swap
     np.testing.assert_array_equal(m.transpose(0, 1).data, m.data.T)
     assert x.expand(5, 2, 3, 4).shape == (5, 2, 3, 4)
-    assert [p.shape for p in x.split([1, 3], axis=2)] == [(2, 3, 1), (2, 3, 2), (2, 3, 1)]
+    assert [p.shape for p in x.split([1, 2, 1], dim=2)] == [(2, 3, 1), (2, 3, 2), (2, 3, 1)]
     assert [p.shape for p in x.chunk(3, axis=2)] == [(2, 3, 2), (2, 3, 2)]
     assert [p.shape for p in x.unbind(2)] == [(2, 3)] * 4
 
