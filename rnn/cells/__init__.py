@@ -18,8 +18,9 @@ from .gru import GRUCell, gru_step
 from .lstm import LSTMCell, lstm_step
 
 __all__ = [
-    "CELLS", "NONLINEARITIES", "CellFactory", "GRUCell", "LSTMCell", "RNNCell", "TorchCell", "cell_factory",
-    "float_dtype", "gru_step", "is_zero_state", "lstm_step", "register_cell", "rnn_step",
+    "CELLS", "MGU", "NONLINEARITIES", "CellFactory", "GRUCell", "IndRNN", "LSTMCell", "LayerNormRNN",
+    "PeepholeLSTM", "RNNCell", "TorchCell", "cell_factory", "float_dtype", "gru_step", "is_zero_state",
+    "lstm_step", "register_cell", "rnn_step",
 ]
 
 CellFactory = Callable[..., Cell]
@@ -51,3 +52,6 @@ def cell_factory(cell: str | CellFactory) -> CellFactory:
         return cell
     raise TypeError(f"cell must be a registered name ({', '.join(CELLS)}) or a cell factory "
                     f"(input_size, hidden_size, *, rng, dtype) -> Cell, got {type(cell).__name__}")
+
+
+from .zoo import MGU, IndRNN, LayerNormRNN, PeepholeLSTM  # noqa: E402  (the cell zoo registers itself)
