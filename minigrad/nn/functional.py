@@ -1,15 +1,19 @@
-"""Stateless layers and losses: ``linear``, ``embedding``, ``dropout``, ``softmax``/``log_softmax``,
-``mse_loss``, ``cross_entropy``, ``nll_loss``, ``binary_cross_entropy_with_logits``, ``one_hot``.
+"""The functional namespace (``from minigrad.nn import functional as F``), PyTorch's names:
 
-Losses follow PyTorch's conventions: the class axis is axis 1 (``(N, C)``, ``(C,)`` or
-``(N, C, d1, ...)`` logits with ``(N,)``, ``()`` or ``(N, d1, ...)`` integer targets), ``reduction`` is
-``"mean"`` (default), ``"sum"`` or ``"none"``, and ``ignore_index`` targets contribute neither loss nor
-gradient (``"mean"`` divides by the weight of the non-ignored targets only). The losses that need it
-are single fused ops whose derivatives are in their docstrings.
+- layers: ``linear``, ``embedding``, ``dropout``, ``layer_norm``, ``one_hot``;
+- activations: ``relu``, ``tanh``, ``sigmoid``, ``leaky_relu``, ``elu``, ``silu``, ``gelu``,
+  ``softplus``, ``hardtanh``, ``relu6``, ``softmax``, ``log_softmax`` (``dim=`` or ``axis=``);
+- losses: ``cross_entropy``, ``nll_loss`` (class_losses.py), ``mse_loss``, ``l1_loss``,
+  ``binary_cross_entropy``, ``binary_cross_entropy_with_logits`` (pointwise_losses.py).
+
+Activations are written from the engine's ops, so their gradients come from the graph; where PyTorch
+picks a one-sided derivative at a kink (leaky_relu, elu at 0; hardtanh at its ends) the same one is
+picked here.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,56 +21,18 @@ import numpy as np
 from .. import dtypes, ops
 from ..creation import default_rng
 from ..function import Function
-from ..ops.broadcast import ShapeError, describe, lift
+from ..ops.broadcast import ShapeError, describe
 from ..tensor import Tensor
-
-REDUCTIONS = ("mean", "sum", "none")
+from . import _args as A
+from .class_losses import cross_entropy, nll_loss
+from .normalization import layer_norm
+from .pointwise_losses import binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss, mse_loss
 
 __all__ = [
-    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "linear",
-    "log_softmax", "mse_loss", "nll_loss", "one_hot", "relu", "sigmoid", "softmax", "tanh",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "elu",
+    "embedding", "gelu", "hardtanh", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+    "mse_loss", "nll_loss", "one_hot", "relu", "relu6", "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]
-
-
-# ---------------------------------------------------------------------------- helpers
-def _as_tensor(x: Any, fn: str, what: str) -> Tensor:
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
-        return Tensor(x)
-    raise TypeError(f"{fn}: {what} must be a Tensor or array, got {type(x).__name__}")
-
-
-def _check_reduction(fn: str, reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-
-
-def _reduce(x: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    return x
-
-
-def _float_input(x: Any, fn: str, what: str = "input") -> Tensor:
-    x = _as_tensor(x, fn, what)
-    if not dtypes.is_float(x.dtype):
-        raise TypeError(f"{fn}: {what} must be float32 or float64, got {x.dtype}")
-    return x
-
-
-def _match_dtype(y: Any, x: Tensor, fn: str, what: str = "target") -> Tensor:
-    """``y`` as a Tensor of ``x``'s float dtype (a constant target is cast; a differentiable one must
-    already match)."""
-    y = lift(y, x)
-    if y.dtype != x.dtype:
-        if y.requires_grad:
-            raise TypeError(f"{fn}: input is {x.dtype} but {what} is {y.dtype} (and requires grad); "
-                            "cast one of them")
-        y = Tensor(y.data.astype(x.dtype))
-    return y
 
 
 # ---------------------------------------------------------------------------- layers
@@ -83,23 +49,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             raise ShapeError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
         y = y + bias
     return y
-
-
-def _check_indices(fn: str, idx: np.ndarray, n: int, what: str, ignore: int | None = None) -> None:
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{fn}: {what} must be an integer array, got dtype {idx.dtype}")
-    valid = idx if ignore is None else idx[idx != ignore]
-    if valid.size and (valid.min() < 0 or valid.max() >= n):
-        bad = valid[(valid < 0) | (valid >= n)][0]
-        raise IndexError(f"{fn}: {what} contains {int(bad)}, outside [0, {n})"
-                         + (f" (ignore_index={ignore})" if ignore is not None else ""))
-
-
-def _indices(x: Any, fn: str, what: str) -> np.ndarray:
-    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
-        raise TypeError(f"{fn}: {what} must be integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
 
 
 class EmbeddingFn(Function):
@@ -127,8 +76,8 @@ def embedding(idx: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
     shape idx.shape + (dim,)."""
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, dim), got {weight.shape}")
-    arr = _indices(idx, "embedding", "indices")
-    _check_indices("embedding", arr, weight.shape[0], "indices")
+    arr = A.indices(idx, "embedding", "indices")
+    A.check_indices("embedding", arr, weight.shape[0], "indices")
     if padding_idx is not None:
         padding_idx = int(padding_idx) % weight.shape[0]
     return EmbeddingFn.apply(weight, idx=arr, padding_idx=padding_idx)
@@ -157,7 +106,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    x = _float_input(x, "dropout")
+    x = A.float_input(x, "dropout")
     rng = default_rng() if rng is None else rng
     keep = rng.random(x.shape) >= p
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
@@ -165,17 +114,38 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     return DropoutFn.apply(x, mask=mask)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """e^{x_i} / sum_j e^{x_j} along ``axis`` (shifted by the max: stable for |x| = 1000)."""
-    return ops.softmax(x, axis)
+# ---------------------------------------------------------------------------- activations
+def _soft(fn: str, op: Any, x: Tensor, dim: int | None, axis: int | None, dtype: Any) -> Tensor:
+    x = A.float_input(x, fn)
+    if dtype is not None:
+        x = x.astype(dtypes.resolve(dtype))
+    d = A.pick_dim(fn, dim, axis, default=None)
+    if d is None:
+        if x.ndim > 2:  # PyTorch's deprecated implicit choice would be 0 (3-D) or 1: not guessed here
+            raise ValueError(f"{fn}: pass dim= for a {x.ndim}-D input (PyTorch's implicit choice is "
+                             "deprecated and is not the last axis)")
+        d = -1
+    if not -max(x.ndim, 1) <= d < max(x.ndim, 1):
+        raise ValueError(f"{fn}: dim {d} is out of range for an input with {x.ndim} dimension(s)")
+    return op(x, d)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """x_i - log sum_j e^{x_j} along ``axis`` (stable)."""
-    return ops.log_softmax(x, axis)
+def softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None, dtype: Any = None) -> Tensor:
+    """e^{x_i} / sum_j e^{x_j} along ``dim`` (or ``axis``), shifted by the max: stable for |x| = 1000.
+    Without a dim: the last axis of a 0-, 1- or 2-D input (as PyTorch), an error for more axes.
+    ``dtype`` casts the input first (PyTorch)."""
+    return _soft("softmax", ops.softmax, x, dim, axis, dtype)
 
 
-def relu(x: Tensor) -> Tensor:
+def log_softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None,
+                dtype: Any = None) -> Tensor:
+    """x_i - log sum_j e^{x_j} along ``dim`` (or ``axis``), stable; the default dim as ``softmax``'s."""
+    return _soft("log_softmax", ops.log_softmax, x, dim, axis, dtype)
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0), derivative 0 at 0. ``inplace`` is accepted for PyTorch code and ignored: the
+    result is a new tensor."""
     return ops.relu(x)
 
 
@@ -187,335 +157,90 @@ def sigmoid(x: Tensor) -> Tensor:
     return ops.sigmoid(x)
 
 
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, else a x;  derivative 1 for x > 0, else a (PyTorch's choice at 0)."""
+    x = A.float_input(x, "leaky_relu")
+    return ops.where(x.data > 0, x, x * float(negative_slope))
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha (e^x - 1) (exp of min(x, 0), so large x cannot overflow);
+    derivative 1 for x > 0, else alpha e^x."""
+    x = A.float_input(x, "elu")
+    neg = (ops.clip(x, None, 0.0).exp() - 1.0) * float(alpha)
+    return ops.where(x.data > 0, x, neg)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x sigmoid(x) (also called swish)."""
+    return x * ops.sigmoid(x)
+
+
+class Erf(Function):
+    """y = erf(x) = 2/sqrt(pi) int_0^x e^{-t^2} dt;  dL/dx = g * 2/sqrt(pi) e^{-x^2}."""
+
+    name = "erf"
+    _erf = np.frompyfunc(math.erf, 1, 1)
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.asarray(Erf._erf(x), dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.x
+        return (g * (2.0 / math.sqrt(math.pi)) * np.exp(-x * x)).astype(x.dtype, copy=False)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2 (``approximate="none"``), or PyTorch's tanh
+    form x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (``approximate="tanh"``)."""
+    x = A.float_input(x, "gelu")
+    if approximate == "none":
+        return x * ((Erf.apply(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5)
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * ((ops.tanh(inner) + 1.0) * 0.5)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^{beta x}) / beta, and x itself where beta x > threshold (PyTorch);
+    derivative sigmoid(beta x), resp. 1."""
+    x = A.float_input(x, "softplus")
+    if beta <= 0:
+        raise ValueError(f"softplus: beta must be > 0, got {beta}")
+    b = float(beta)
+    smooth = ops.softplus(x) if b == 1.0 else ops.softplus(x * b) * (1.0 / b)
+    return ops.where(x.data * b > threshold, x, smooth)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]; derivative 1 strictly inside, 0 elsewhere (PyTorch's, also at
+    the two ends)."""
+    x = A.float_input(x, "hardtanh")
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+    inside = (x.data > min_val) & (x.data < max_val)
+    return ops.where(inside, x, Tensor(np.clip(x.data, min_val, max_val)))
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) (``hardtanh(x, 0, 6)``)."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+# ---------------------------------------------------------------------------- encodings
 def one_hot(idx: Any, num_classes: int = -1, dtype: dtypes.DTypeLike = "float32") -> Tensor:
     """``idx.shape + (num_classes,)`` array with a 1 at each index (no gradient). ``num_classes=-1``
     means ``max(idx) + 1``. Float32 by default (so it mixes with logits); PyTorch's is int64."""
-    arr = _indices(idx, "one_hot", "indices")
+    arr = A.indices(idx, "one_hot", "indices")
     if num_classes == -1:
         num_classes = int(arr.max()) + 1 if arr.size else 0
     if num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be >= 0 or -1, got {num_classes}")
-    _check_indices("one_hot", arr, num_classes, "indices")
+    A.check_indices("one_hot", arr, num_classes, "indices")
     out = np.zeros((*arr.shape, num_classes), dtypes.resolve(dtype))
     np.put_along_axis(out, arr[..., None], 1, axis=-1)
     return Tensor(out)
-
-
-# ---------------------------------------------------------------------------- losses
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """(input - target)^2, reduced by ``reduction``. Shapes must be equal."""
-    _check_reduction("mse_loss", reduction)
-    x = _float_input(input, "mse_loss")
-    y = _match_dtype(target, x, "mse_loss")
-    if x.shape != y.shape:
-        raise ShapeError(f"mse_loss: input {describe(x)} and target {describe(y)} must have the same shape")
-    d = x - y
-    return _reduce(d * d, reduction)
-
-
-def _class_last(x: np.ndarray) -> np.ndarray:
-    """(N, C, d1, ...) -> (N*d1*..., C); (N, C) and (C,) as (N, C) and (1, C)."""
-    if x.ndim == 1:
-        return x[None, :]
-    if x.ndim == 2:
-        return x
-    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
-
-
-def _class_back(g2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if len(shape) <= 2:
-        return g2.reshape(shape)
-    moved = (shape[0], *shape[2:], shape[1])
-    return np.moveaxis(g2.reshape(moved), -1, 1)
-
-
-def _row_weights(t: np.ndarray, valid: np.ndarray, weight: np.ndarray | None, dt: np.dtype) -> np.ndarray:
-    w = valid.astype(dt) if weight is None else np.where(valid, weight[t], 0).astype(dt)
-    return w
-
-
-def _loss_output(ctx: Any, losses: np.ndarray, w: np.ndarray, reduction: str,
-                 tshape: tuple[int, ...]) -> np.ndarray:
-    ctx.reduction, ctx.tshape = reduction, tshape
-    if reduction == "none":
-        return losses.reshape(tshape)
-    total = losses.sum(dtype=losses.dtype)
-    if reduction == "sum":
-        return np.asarray(total)
-    ctx.denom = denom = w.sum(dtype=losses.dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(total / denom)  # 0/0 = nan when every target is ignored (as in PyTorch)
-
-
-def _row_scale(ctx: Any, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """dL/dloss_i for each row: w_i * g (sum), w_i * g / sum(w) (mean), w_i * g_i (none)."""
-    if ctx.reduction == "none":
-        return w * g.reshape(-1)
-    if ctx.reduction == "sum":
-        return w * g
-    if ctx.denom == 0:
-        return np.zeros_like(w)  # no target counts, so no gradient flows
-    return w * (g / ctx.denom)
-
-
-def _log_softmax_rows(x2: np.ndarray) -> np.ndarray:
-    """log softmax over axis 1 of a 2-D array, shifted by the row max (|x| = 1000 is exact)."""
-    m = x2.max(axis=1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0).astype(x2.dtype, copy=False)
-    shifted = x2 - m
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
-class CrossEntropy(Function):
-    """Fused log-softmax + negative log-likelihood over the class axis, with label smoothing e.
-    Per row i with target t_i, p = softmax(x_i), class weights w (all 1 by default), W = sum_k w_k:
-
-        loss_i = (1 - e) w_{t_i} (-log p_{t_i}) + (e / C) sum_j w_j (-log p_j)     (0 for ignored rows)
-        dloss_i/dx_ij = (1 - e) w_{t_i} (p_j - [j == t_i]) + (e / C) (W p_j - w_j)
-
-    (for e = 0: w_{t_i} (softmax - onehot)), reduced by sum, mean (divided by sum_i w_{t_i} over
-    non-ignored rows, as in PyTorch) or none."""
-
-    name = "cross_entropy"
-
-    @staticmethod
-    def forward(ctx, x, *, target, weight, ignore_index, reduction, smoothing=0.0):
-        x2 = _class_last(x)
-        t = target.reshape(-1)
-        valid = t != ignore_index
-        ts = np.where(valid, t, 0)
-        logp = _log_softmax_rows(x2)
-        w = _row_weights(ts, valid, weight, x.dtype)
-        picked = logp[np.arange(len(ts)), ts]
-        losses = np.where(w != 0, -picked * w, 0).astype(x.dtype, copy=False)
-        if smoothing:
-            wc = np.ones(x2.shape[1], x.dtype) if weight is None else weight
-            smooth = np.where(valid, -(logp * wc).sum(axis=1), 0)
-            losses = ((1 - smoothing) * losses + (smoothing / x2.shape[1]) * smooth).astype(x.dtype)
-            ctx.wc, ctx.valid = wc, valid
-        ctx.logp, ctx.ts, ctx.w, ctx.xshape, ctx.smoothing = logp, ts, w, x.shape, smoothing
-        return _loss_output(ctx, losses, w, reduction, target.shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        e = ctx.smoothing
-        r = _row_scale(ctx, g, np.ones_like(ctx.w))  # dL/dloss_i
-        gx = np.exp(ctx.logp)
-        gx[np.arange(len(ctx.ts)), ctx.ts] -= 1
-        gx *= (ctx.w * (1 - e) * r)[:, None]
-        if e:
-            C = ctx.logp.shape[1]
-            p = np.exp(ctx.logp)
-            gx += (e / C) * (ctx.valid * r)[:, None] * (ctx.wc.sum() * p - ctx.wc)
-        else:
-            gx[ctx.w == 0] = 0  # ignored rows: exactly +0 (not -0 from (p - 1) * 0)
-        return _class_back(gx.astype(g.dtype, copy=False), ctx.xshape)
-
-
-class SoftCrossEntropy(Function):
-    """Cross-entropy against class probabilities y (same shape as x), smoothed y' = (1 - e) y + e / C,
-    class weights w (all 1 by default); per row i with p = softmax(x_i):
-
-        loss_i = -sum_j w_j y'_ij log p_j
-        dloss_i/dx_ij = p_j sum_k w_k y'_ik - w_j y'_ij,      dloss_i/dy_ij = -(1 - e) w_j log p_j
-
-    reduced by sum, mean (divided by the number of rows, as in PyTorch) or none."""
-
-    name = "cross_entropy"
-
-    @staticmethod
-    def forward(ctx, x, y, *, weight, smoothing, reduction):
-        x2, y2 = _class_last(x), _class_last(y)
-        C = x2.shape[1]
-        logp = _log_softmax_rows(x2)
-        wc = np.ones(C, x.dtype) if weight is None else weight
-        wy = ((1 - smoothing) * y2 + smoothing / C) * wc
-        losses = -(wy * logp).sum(axis=1)
-        ctx.logp, ctx.wy, ctx.wc, ctx.e, ctx.xshape = logp, wy, wc, smoothing, x.shape
-        ctx.reduction, ctx.n = reduction, len(losses)
-        if reduction == "none":
-            return losses.reshape(() if x.ndim == 1 else (x.shape[0], *x.shape[2:])).astype(x.dtype)
-        total = losses.sum(dtype=x.dtype)
-        if reduction == "sum":
-            return np.asarray(total)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(total / x.dtype.type(len(losses)))
-
-    @staticmethod
-    def backward(ctx, g):
-        if ctx.reduction == "none":
-            r = g.reshape(-1)
-        elif ctx.reduction == "sum":
-            r = np.full(ctx.n, g)
-        else:
-            r = np.full(ctx.n, g / max(ctx.n, 1))
-        nx, ny = ctx.needs_input_grad
-        gx = gy = None
-        if nx:
-            p = np.exp(ctx.logp)
-            gx = _class_back((r[:, None] * (p * ctx.wy.sum(axis=1, keepdims=True) - ctx.wy)).astype(g.dtype),
-                             ctx.xshape)
-        if ny:
-            gy = _class_back((r[:, None] * (-(1 - ctx.e) * ctx.wc * ctx.logp)).astype(g.dtype), ctx.xshape)
-        return gx, gy
-
-
-class NLLLoss(Function):
-    """Negative log-likelihood of log-probabilities x, per row i with target t_i:
-
-        loss_i = -w_{t_i} x_{i t_i}   (0 for ignored rows);   dloss_i/dx_ij = -w_{t_i} [j == t_i]"""
-
-    name = "nll_loss"
-
-    @staticmethod
-    def forward(ctx, x, *, target, weight, ignore_index, reduction):
-        x2 = _class_last(x)
-        t = target.reshape(-1)
-        valid = t != ignore_index
-        ts = np.where(valid, t, 0)
-        w = _row_weights(ts, valid, weight, x.dtype)
-        picked = x2[np.arange(len(ts)), ts]
-        losses = np.where(w != 0, -picked * w, 0).astype(x.dtype, copy=False)
-        ctx.ts, ctx.w, ctx.xshape, ctx.c = ts, w, x.shape, x2.shape
-        return _loss_output(ctx, losses, w, reduction, target.shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        scale = _row_scale(ctx, g, ctx.w)
-        gx = np.zeros(ctx.c, g.dtype)
-        gx[np.arange(len(ctx.ts)), ctx.ts] = -scale
-        return _class_back(gx, ctx.xshape)
-
-
-def _class_loss_args(fn: str, input: Any, target: Any, weight: Any, ignore_index: int,  # noqa: A002
-                     reduction: str) -> tuple[Tensor, np.ndarray, np.ndarray | None]:
-    _check_reduction(fn, reduction)
-    x = _float_input(input, fn)
-    t = _indices(target, fn, "target")
-    if x.ndim == 0:
-        raise ShapeError(f"{fn}: input must have a class axis, got a scalar")
-    expected = () if x.ndim == 1 else (x.shape[0], *x.shape[2:])
-    if t.shape != expected:
-        hint = ""
-        if x.ndim >= 3 and t.shape == x.shape[:-1]:
-            hint = (" (the class axis is axis 1, as in PyTorch; for (..., C) logits use "
-                    "input.reshape(-1, C) and target.reshape(-1))")
-        raise ShapeError(f"{fn}: input {describe(x)} needs target of shape {expected}, got {t.shape}{hint}")
-    C = x.shape[0] if x.ndim == 1 else x.shape[1]
-    _check_indices(fn, t, C, "target", ignore=ignore_index)
-    return x, t, _class_weights(fn, weight, C, x.dtype)
-
-
-def _class_weights(fn: str, weight: Any, C: int, dt: np.dtype) -> np.ndarray | None:
-    if weight is None:
-        return None
-    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
-    if w.shape != (C,):
-        raise ShapeError(f"{fn}: weight must have shape ({C},) (one per class), got {w.shape}")
-    return w.astype(dt)
-
-
-def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Cross-entropy from unnormalised logits (PyTorch's ``cross_entropy``).
-
-    input (N, C), (C,) or (N, C, d1, ...) with the class axis 1. ``target`` is either integer class
-    indices (N,), () or (N, d1, ...) with values in [0, C) or ``ignore_index``, or float class
-    probabilities of the input's shape (which may require grad). Optional per-class ``weight`` (C,)
-    and ``label_smoothing`` e in [0, 1] (targets become (1 - e) target + e / C). With index targets
-    ``"mean"`` divides by the summed weight of non-ignored targets (nan if there are none, and no
-    gradient flows); with probabilities by the number of rows."""
-    fn = "cross_entropy"
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    tdata = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if tdata.dtype.kind == "f":
-        _check_reduction(fn, reduction)
-        x = _float_input(input, fn)
-        y = _match_dtype(target, x, fn)
-        if y.shape != x.shape or x.ndim == 0:
-            raise ShapeError(f"{fn}: probability targets {describe(y)} must have the input's shape "
-                             f"{describe(x)} (for class indices pass an integer array)")
-        C = x.shape[0] if x.ndim == 1 else x.shape[1]
-        return SoftCrossEntropy.apply(x, y, weight=_class_weights(fn, weight, C, x.dtype),
-                                      smoothing=float(label_smoothing), reduction=reduction)
-    x, t, w = _class_loss_args(fn, input, target, weight, ignore_index, reduction)
-    return CrossEntropy.apply(x, target=t, weight=w, ignore_index=ignore_index, reduction=reduction,
-                              smoothing=float(label_smoothing))
-
-
-def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
-             reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities (e.g. ``log_softmax`` output); same shapes and
-    options as ``cross_entropy``. ``nll_loss(log_softmax(x, 1), t) == cross_entropy(x, t)``."""
-    x, t, w = _class_loss_args("nll_loss", input, target, weight, ignore_index, reduction)
-    return NLLLoss.apply(x, target=t, weight=w, ignore_index=ignore_index, reduction=reduction)
-
-
-class BCEWithLogits(Function):
-    """Binary cross-entropy of logits x against targets y in [0, 1], with positive-class weight p
-    (l = 1 + (p - 1) y):
-
-        loss = (1 - y) x + l * softplus(-x) = (1 - y) x - l min(x, 0) + l log(1 + e^{-|x|})
-        dloss/dx = (1 - y) - l * sigmoid(-x)     (= sigmoid(x) - y when p = 1)
-        dloss/dy = -x + (p - 1) * softplus(-x)
-
-    written so that no exp overflows for any x."""
-
-    name = "binary_cross_entropy_with_logits"
-
-    @staticmethod
-    def forward(ctx, x, y, *, pos_weight):
-        lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
-        tail = np.log1p(np.exp(-np.abs(x)))  # softplus(-x) = max(-x, 0) + tail
-        ctx.x, ctx.y, ctx.lw, ctx.pw = x, y, lw, pos_weight
-        ctx.sp = np.maximum(-x, 0) + tail
-        # the linear parts are combined first, so e.g. x = -30, y = 0 gives log1p(e^-30), not 0
-        return ((1 - y) * x - lw * np.minimum(x, 0) + lw * tail).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.x, ctx.y
-        nx, ny = ctx.needs_input_grad
-        gx = gy = None
-        if nx:
-            sig_neg = np.exp(-np.logaddexp(0, x))  # sigmoid(-x)
-            gx = (g * ((1 - y) - ctx.lw * sig_neg)).astype(x.dtype, copy=False)
-        if ny:
-            dy = -x if ctx.pw is None else -x + (ctx.pw - 1) * ctx.sp
-            gy = (g * dy).astype(y.dtype, copy=False)
-        return gx, gy
-
-
-def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    try:
-        return np.broadcast_shapes(shape, target) == target
-    except ValueError:
-        return False
-
-
-def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
-                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
-    """Stable sigmoid + binary cross-entropy: -[y log sigmoid(x) + (1-y) log(1 - sigmoid(x))], times
-    the optional elementwise ``weight``; ``pos_weight`` (broadcast along the last axis) weights the
-    positive term. input and target must have the same shape."""
-    fn = "binary_cross_entropy_with_logits"
-    _check_reduction(fn, reduction)
-    x = _float_input(input, fn)
-    y = _match_dtype(target, x, fn)
-    if x.shape != y.shape:
-        raise ShapeError(f"{fn}: input {describe(x)} and target {describe(y)} must have the same shape")
-    pw = None
-    if pos_weight is not None:
-        pw = np.asarray(pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight, dtype=x.dtype)
-        if not _broadcasts_to(pw.shape, x.shape):
-            raise ShapeError(f"{fn}: pos_weight of shape {pw.shape} does not broadcast to the input "
-                             f"{x.shape}")
-    loss = BCEWithLogits.apply(x, y, pos_weight=pw)
-    if weight is not None:
-        wt = _match_dtype(weight, x, fn, "weight")
-        if not _broadcasts_to(wt.shape, x.shape):
-            raise ShapeError(f"{fn}: weight of shape {wt.shape} does not broadcast to the input "
-                             f"{x.shape}")
-        loss = loss * wt
-    return _reduce(loss, reduction)

@@ -1,4 +1,5 @@
-"""Layers: ``Linear``, ``Embedding``, ``Dropout``, ``Sequential`` and activation modules."""
+"""Layers: ``Linear``, ``Embedding``, ``Dropout``, ``Sequential``, ``Identity`` (activations are in
+``activation.py``, losses in ``loss.py``, ``LayerNorm`` in ``normalization.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .. import dtypes
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, ModuleList
+from .module import Module, ModuleList, check_device
 from .parameter import Parameter
 
 
@@ -20,8 +21,10 @@ class Linear(Module):
     drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: dtypes.DTypeLike = "float32", rng: np.random.Generator | None = None) -> None:
+                 dtype: dtypes.DTypeLike = "float32", rng: np.random.Generator | None = None,
+                 device: Any = None) -> None:
         super().__init__()
+        check_device(device, "Linear")
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got "
                              f"{in_features}, {out_features}")
@@ -50,8 +53,10 @@ class Embedding(Module):
     is zero and gets no gradient."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 dtype: dtypes.DTypeLike = "float32", rng: np.random.Generator | None = None) -> None:
+                 dtype: dtypes.DTypeLike = "float32", rng: np.random.Generator | None = None,
+                 device: Any = None) -> None:
         super().__init__()
+        check_device(device, "Embedding")
         if num_embeddings <= 0 or embedding_dim <= 0:
             raise ValueError(f"Embedding: sizes must be positive, got {num_embeddings}, {embedding_dim}")
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
@@ -121,37 +126,14 @@ class Sequential(ModuleList):
         return super().__getitem__(i)
 
 
-class _Activation(Module):
-    fn: Any = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        return type(self).fn(x)
-
-
-class ReLU(_Activation):
-    """max(x, 0)."""
-
-    fn = staticmethod(F.relu)
-
-
-class Tanh(_Activation):
-    """tanh(x)."""
-
-    fn = staticmethod(F.tanh)
-
-
-class Sigmoid(_Activation):
-    """1 / (1 + e^-x)."""
-
-    fn = staticmethod(F.sigmoid)
-
-
 class Identity(Module):
-    """Returns its input."""
+    """Returns its input (constructor arguments are accepted and ignored, as in PyTorch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
 
     def forward(self, x: Any) -> Any:
         return x
 
 
-__all__ = ["Dropout", "Embedding", "Identity", "Linear", "ModuleList", "ReLU", "Sequential", "Sigmoid",
-           "Tanh"]
+__all__ = ["Dropout", "Embedding", "Identity", "Linear", "ModuleList", "Sequential"]
