@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,6 +37,74 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+
+def check_device(device: Any, fn: str) -> None:
+    """Accept ``None``, ``"cpu"``, ``"cpu:0"`` or a device object whose ``type`` is ``"cpu"`` (PyTorch's
+    ``torch.device("cpu")``); anything else is a ``ValueError``: minigrad computes on the CPU only."""
+    if device is None:
+        return
+    kind = getattr(device, "type", device)
+    if isinstance(kind, str) and kind.split(":")[0].strip().lower() == "cpu":
+        return
+    raise ValueError(f"{fn}: minigrad runs on the CPU only; device {str(device)!r} is not available "
+                     "(use 'cpu' or leave the device out)")
+
+
+def _to_args(owner: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """The dtype in a ``Module.to(...)`` call (None if only a device was given); checks the device."""
+    bad = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
+    if bad or len(args) > 3:
+        raise TypeError(f"{owner}.to: unexpected arguments {sorted(bad) or args}; expected to(dtype), "
+                        "to(device), to(device, dtype) or to(tensor)")
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for a in args:
+        if a is None or isinstance(a, bool):  # to(device, dtype, non_blocking)
+            continue
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif _is_device(a):
+            device = a
+        else:
+            dtype = a
+    check_device(device, f"{owner}.to")
+    return dtype
+
+
+def _is_device(a: Any) -> bool:
+    """A device argument: a str that is no dtype name ("cpu", "cuda:0"), or a ``torch.device``-like
+    object with a ``type``."""
+    if isinstance(a, str):
+        try:
+            np.dtype(a)
+        except TypeError:
+            return True
+        return False
+    return hasattr(a, "type") and not isinstance(a, (type, np.dtype))
+
+
+def _state_array(owner: str, key: str, v: Any, cur: np.ndarray) -> np.ndarray:
+    """One state-dict value as a fresh array of ``cur``'s shape and dtype, or a clear error."""
+    if isinstance(v, Tensor):
+        arr = v.data
+    elif isinstance(v, (np.ndarray, np.generic, int, float, list)):
+        arr = np.asarray(v)
+    elif hasattr(v, "numpy"):  # a PyTorch tensor (or alike): detach it and bring it to the CPU first
+        for step in ("detach", "cpu"):
+            if callable(getattr(v, step, None)):
+                v = getattr(v, step)()
+        arr = np.asarray(v.numpy())
+    elif hasattr(v, "__array__"):
+        arr = np.asarray(v)
+    else:
+        raise TypeError(f"load_state_dict({owner}): '{key}' is a {type(v).__name__}, expected an array "
+                        "(ndarray, Tensor, list, or anything with .numpy() or __array__)")
+    if arr.shape != cur.shape:
+        raise ShapeError(f"load_state_dict({owner}): '{key}' has shape {arr.shape} in the state "
+                         f"dict but {cur.shape} in the model")
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"load_state_dict({owner}): '{key}' has unsupported dtype {arr.dtype}")
+    return arr.astype(cur.dtype, copy=True)
 
 
 class Module:
@@ -227,9 +295,15 @@ class Module:
             p.requires_grad_(flag)
         return self
 
-    def to(self, dtype: dtypes.DTypeLike) -> Module:
-        """Cast every parameter (in place: the same Parameter objects) and float buffer to ``dtype``
-        (float32 or float64); gradients are dropped. Returns self."""
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """PyTorch's ``to``: ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(tensor)`` (its
+        dtype), ``to(device=..., dtype=...)``; ``non_blocking`` is accepted and ignored. Casts every
+        parameter (in place: the same Parameter objects, so an optimiser built earlier still holds them)
+        and float buffer to ``dtype`` (float32 or float64); gradients are dropped. A device other than
+        the CPU is a ``ValueError``. Returns self."""
+        dtype = _to_args(type(self).__name__, args, kwargs)
+        if dtype is None:
+            return self
         dt = dtypes.resolve(dtype)
         if not dtypes.is_float(dt):
             raise TypeError(f"{type(self).__name__}.to: parameters must be float32 or float64, got {dt}")
@@ -244,6 +318,15 @@ class Module:
                     object.__setattr__(m, k, m._buffers[k])
         return self
 
+    def cpu(self) -> Module:
+        """Everything already lives on the CPU: returns self (PyTorch code calls it freely)."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Always a ``ValueError``: minigrad runs on the CPU only."""
+        check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
+        return self
+
     def double(self) -> Module:
         return self.to(np.float64)
 
@@ -251,59 +334,69 @@ class Module:
         return self.to(np.float32)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter and buffer arrays by dotted name (copies), e.g. ``{"fc1.weight": ..., ...}``."""
-        state = {n: p.data.copy() for n, p in self.named_parameters()}
-        state.update((n, b.copy()) for n, b in self.named_buffers())
+    def state_dict(self, *, prefix: str = "", keep_vars: bool = False) -> dict[str, Any]:
+        """Parameter and buffer arrays by dotted name, e.g. ``{"fc1.weight": ..., ...}``: copies, or the
+        Parameters themselves with ``keep_vars``. A parameter held under several names (tied weights)
+        is listed under every one of them (one shared copy), as in PyTorch."""
+        state: dict[str, Any] = {}
+        copies: dict[int, Any] = {}
+        for key, _, _, p in self._entries("_params", prefix.rstrip(".")):
+            if id(p) not in copies:
+                copies[id(p)] = p if keep_vars else p.data.copy()
+            state[key] = copies[id(p)]
+        state.update((n, b if keep_vars else b.copy()) for n, b in self.named_buffers(prefix.rstrip(".")))
         return state
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters and buffers of the same name (cast to their dtype).
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters and buffers of the same name (cast to their dtype). Values
+        may be ndarrays, Tensors, lists, or anything with ``.numpy()`` (a PyTorch tensor: detached and
+        moved to the CPU first) or ``__array__``.
 
         Everything is checked before anything is changed: with ``strict`` a missing or unexpected key
         is a ``StateDictError`` (a ``KeyError``) listing all of them; a shape mismatch is a ``ShapeError``
-        (a ``ValueError``) naming the key and both shapes. Returns ``(missing_keys, unexpected_keys)``.
+        (a ``ValueError``) naming the key and both shapes. A tied parameter may be given under any of
+        its names (different values under two of them are a ``ValueError``). Returns
+        ``(missing_keys, unexpected_keys)``.
         """
-        if not isinstance(state, dict):
+        if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict({type(self).__name__}): expected a dict of arrays, got "
                             f"{type(state).__name__}")
         owner = type(self).__name__
-        targets: dict[str, tuple[Module, str, np.ndarray, bool]] = {}
-        for n, p in self.named_parameters():
-            targets[n] = (self, n, p.data, True)
-        for key, mod, k, b in self._entries("_buffers"):
-            if b is not None:
-                targets[key] = (mod, k, b, False)
-        missing = [k for k in targets if k not in state]
+        targets = self._load_targets()
+        given = {id(t[0]) for k, t in targets.items() if k in state}
+        missing = [k for k, t in targets.items() if k not in state and id(t[0]) not in given]
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):
             raise StateDictError(f"load_state_dict({owner}): missing keys {missing}, "
                                  f"unexpected keys {unexpected}")
-        params = dict(self.named_parameters())
         new: dict[str, np.ndarray] = {}
-        for k, (_, _, cur, _) in targets.items():
+        first: dict[int, str] = {}
+        for k, (obj, _, _, cur) in targets.items():
             if k not in state:
                 continue
-            v = state[k]
-            arr = v.data if isinstance(v, Tensor) else v
-            if not isinstance(arr, (np.ndarray, np.generic, int, float, list)):
-                raise TypeError(f"load_state_dict({owner}): '{k}' is a {type(v).__name__}, expected an "
-                                "ndarray")
-            arr = np.asarray(arr)
-            if arr.shape != cur.shape:
-                raise ShapeError(f"load_state_dict({owner}): '{k}' has shape {arr.shape} in the state "
-                                 f"dict but {cur.shape} in the model")
-            if arr.dtype.kind not in "fiub":
-                raise TypeError(f"load_state_dict({owner}): '{k}' has unsupported dtype {arr.dtype}")
-            new[k] = arr.astype(cur.dtype, copy=True)
+            new[k] = arr = _state_array(owner, k, state[k], cur)
+            if id(obj) in first and not np.array_equal(new[first[id(obj)]], arr, equal_nan=True):
+                raise ValueError(f"load_state_dict({owner}): '{first[id(obj)]}' and '{k}' name the same "
+                                 "(tied) parameter but hold different values in the state dict")
+            first.setdefault(id(obj), k)
         for k, arr in new.items():
-            mod, attr, _, is_param = targets[k]
-            if is_param:
-                params[k].data = arr
+            obj, mod, attr, _ = targets[k]
+            if isinstance(obj, Parameter):
+                obj.data = arr
             else:
                 mod._buffers[attr] = arr
                 object.__setattr__(mod, attr, arr)
         return IncompatibleKeys(missing, unexpected)
+
+    def _load_targets(self) -> dict[str, tuple[Any, Module, str, np.ndarray]]:
+        """``key -> (parameter or buffer key, owner, attribute, current array)`` under every name."""
+        targets: dict[str, tuple[Any, Module, str, np.ndarray]] = {}
+        for key, mod, k, p in self._entries("_params"):
+            targets[key] = (p, mod, k, p.data)
+        for key, mod, k, b in self._entries("_buffers"):
+            if b is not None:
+                targets[key] = (key, mod, k, b)
+        return targets
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:

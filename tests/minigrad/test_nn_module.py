@@ -1,5 +1,7 @@
 """Module, Parameter, ModuleList, Sequential and the layers: registration, naming, modes, state dicts."""
 
+from collections import OrderedDict  # the type of PyTorch's state dicts
+
 import numpy as np
 import pytest
 
@@ -293,3 +295,164 @@ def test_register_module_suffix_errors():
         m.register_module("x", 3)
     with pytest.raises(AttributeError, match="nothing_l0"):
         m.nothing_l0
+
+
+# ---------------------------------------------------------------------------- to(), cpu()
+def test_to_accepts_dtype_device_or_both():
+    lin = nn.Linear(2, 3)
+    w = lin.weight
+    assert lin.to("cpu") is lin and w.dtype == np.float32          # a device alone changes nothing
+    assert lin.cpu() is lin
+    assert lin.to(mg.float64) is lin and w.dtype == np.float64 and lin.weight is w
+    lin.to("cpu", mg.float32)
+    assert w.dtype == np.float32
+    lin.to(device="cpu", dtype="float64")
+    assert w.dtype == np.float64
+    lin.to(mg.tensor(np.zeros(1, np.float32)), non_blocking=True)  # to(tensor): its dtype
+    assert w.dtype == np.float32
+    lin.to("cpu:0", np.float64, False)                             # to(device, dtype, non_blocking)
+    assert w.dtype == np.float64 and lin.bias.dtype == np.float64
+
+    class FakeDevice:                                              # torch.device("cpu")-like
+        type = "cpu"
+
+        def __str__(self):
+            return "cpu"
+
+    lin.to(FakeDevice())
+    assert lin(mg.tensor(np.ones((1, 2)))).dtype == np.float64
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps", "meta"])
+def test_to_another_device_is_a_clear_error(device):
+    lin = nn.Linear(2, 3)
+    with pytest.raises(ValueError, match=rf"CPU only; device '{device}' is not available"):
+        lin.to(device)
+    with pytest.raises(ValueError, match="CPU only"):
+        lin.to(device, mg.float64)
+    assert lin.weight.dtype == np.float32                          # nothing changed
+    with pytest.raises(ValueError, match="CPU only"):
+        lin.cuda()
+    with pytest.raises(ValueError, match="CPU only"):
+        nn.Linear(2, 3, device=device)
+    with pytest.raises(ValueError, match="CPU only"):
+        nn.Embedding(2, 3, device=device)
+    assert nn.Embedding(2, 3, device="cpu").weight.shape == (2, 3)
+
+
+def test_to_rejects_bad_arguments():
+    lin = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        lin.to(mg.dtypes.resolve("int64"))
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        lin.to("float16")
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        lin.to(copy=True)
+
+
+# ---------------------------------------------------------------------------- tied parameters
+class Tied(nn.Module):
+    """A language model whose decoder shares the embedding matrix (PyTorch's tie_weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Embedding(5, 3)
+        self.decoder = nn.Linear(3, 5)
+        self.decoder.weight = self.encoder.weight
+
+
+def test_state_dict_lists_a_tied_parameter_under_every_name():
+    m = Tied()
+    assert [n for n, _ in m.named_parameters()] == ["encoder.weight", "decoder.bias"]   # deduplicated
+    assert len(list(m.parameters())) == 2
+    sd = m.state_dict()
+    assert list(sd) == ["encoder.weight", "decoder.weight", "decoder.bias"]             # as PyTorch
+    np.testing.assert_array_equal(sd["decoder.weight"], m.encoder.weight.data)
+    assert sd["decoder.weight"] is not m.encoder.weight.data                             # a copy
+    kept = m.state_dict(keep_vars=True)
+    assert kept["decoder.weight"] is m.encoder.weight
+    assert list(m.state_dict(prefix="lm.")) == ["lm.encoder.weight", "lm.decoder.weight", "lm.decoder.bias"]
+
+
+def test_load_state_dict_tied_under_any_name():
+    src, dst = Tied(), Tied()
+    dst.load_state_dict(src.state_dict())                   # every name present
+    np.testing.assert_array_equal(dst.decoder.weight.data, src.encoder.weight.data)
+    assert dst.decoder.weight is dst.encoder.weight         # still tied
+    for name in ("encoder.weight", "decoder.weight"):       # one name suffices (older checkpoints)
+        sd = src.state_dict()
+        del sd[name]
+        fresh = Tied()
+        assert fresh.load_state_dict(sd) == ([], [])
+        np.testing.assert_array_equal(fresh.encoder.weight.data, src.encoder.weight.data)
+    sd = src.state_dict()
+    sd["decoder.weight"] = sd["decoder.weight"] + 1
+    before = dst.encoder.weight.data.copy()
+    with pytest.raises(ValueError, match=r"'encoder\.weight' and 'decoder\.weight' name the same"):
+        dst.load_state_dict(sd)
+    np.testing.assert_array_equal(dst.encoder.weight.data, before)          # nothing changed
+    del sd["encoder.weight"], sd["decoder.weight"]
+    with pytest.raises(KeyError, match=r"missing keys \['encoder.weight', 'decoder.weight'\]"):
+        dst.load_state_dict(sd)
+
+
+def test_state_dict_tied_through_suffix_children_and_save_round_trip(tmp_path):
+    m = nn.Module()
+    m.register_module("cell_l0", _Cellish(2), suffix="_l0")
+    m.head = nn.Linear(1, 1, dtype="float64")
+    m.head.weight = m.cell_l0.inner.weight
+    sd = m.state_dict()
+    assert "inner.weight_l0" in sd and "head.weight" in sd
+    mg.save(sd, tmp_path / "tied.ckpt")
+    m2 = nn.Module()
+    m2.register_module("cell_l0", _Cellish(2), suffix="_l0")
+    m2.head = nn.Linear(1, 1, dtype="float64")
+    m2.head.weight = m2.cell_l0.inner.weight
+    m2.load_state_dict(mg.load(tmp_path / "tied.ckpt"))
+    assert m2.head.weight is m2.cell_l0.inner.weight
+    np.testing.assert_array_equal(m2.head.weight.data, m.head.weight.data)
+
+
+# ---------------------------------------------------------------------------- PyTorch tensors
+class FakeTorchTensor:
+    """What load_state_dict sees of a torch.Tensor: .numpy() refuses while it requires grad (as
+    PyTorch's does), .detach() and .cpu() return tensors."""
+
+    def __init__(self, arr, requires_grad=False, device="cpu"):
+        self.arr, self.requires_grad, self.device = np.asarray(arr), requires_grad, device
+
+    def detach(self):
+        return FakeTorchTensor(self.arr, False, self.device)
+
+    def cpu(self):
+        return FakeTorchTensor(self.arr, self.requires_grad, "cpu")
+
+    def numpy(self):
+        if self.requires_grad or self.device != "cpu":
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad / is on cuda")
+        return self.arr
+
+
+class ArrayLike:
+    def __init__(self, arr):
+        self.arr = np.asarray(arr)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.arr
+
+
+def test_load_state_dict_accepts_pytorch_tensors_and_array_likes():
+    lin = nn.Linear(2, 2)
+    w = np.arange(4.0).reshape(2, 2)
+    lin.load_state_dict({"weight": FakeTorchTensor(w, requires_grad=True, device="cuda:0"),
+                         "bias": ArrayLike([5.0, 6.0])})
+    np.testing.assert_array_equal(lin.weight.data, w)
+    np.testing.assert_array_equal(lin.bias.data, [5.0, 6.0])
+    assert lin.weight.dtype == np.float32
+    lin.load_state_dict(OrderedDict(weight=mg.tensor(w * 2), bias=[0.0, 1.0]))
+    np.testing.assert_array_equal(lin.weight.data, w * 2)
+    with pytest.raises(mg.ShapeError, match=r"'weight' has shape \(3,\)"):
+        lin.load_state_dict({"weight": FakeTorchTensor(np.zeros(3)), "bias": np.zeros(2)})
+    with pytest.raises(TypeError, match=r"'bias' is a str.*\.numpy\(\)"):
+        lin.load_state_dict({"weight": w, "bias": "zeros"})
+    np.testing.assert_array_equal(lin.weight.data, w * 2)        # nothing changed by the failures
