@@ -26,13 +26,16 @@ Nothing is ever unpickled or evaluated. ``load`` checks the magic, version, head
 ``max_header_bytes``), the exact file size, the digest, the header's structure, every dtype against
 an allow-list, and shape x itemsize == nbytes for contiguous, in-bounds buffers, before it allocates
 any array; so a malformed, truncated or hostile file raises ``CheckpointError`` (a ``ValueError``) in
-time and memory linear in the file size. ``save`` writes a temporary file in the same directory,
-flushes and fsyncs it, then ``os.replace``s it over the target: a crash leaves the old checkpoint.
+time and memory linear in the file size. ``save`` to a path writes a temporary file in the same
+directory, flushes and fsyncs it, then ``os.replace``s it over the target: a crash leaves the old
+checkpoint. Both also take a binary file object (``io.BytesIO``, an open file): ``save`` writes at its
+position (not atomically) and ``load`` reads from its position to its end, with the same checks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -130,11 +133,8 @@ def _bytes_of(a: np.ndarray) -> memoryview:
     return memoryview(a.reshape(-1).view(np.uint8))
 
 
-def save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``obj`` (nested dicts/lists/tuples of arrays and plain values) to ``path`` atomically.
-
-    Unsupported contents raise ``TypeError`` before the file system is touched; on any failure while
-    writing, the temporary file is removed and an existing checkpoint at ``path`` is left intact."""
+def _encode(obj: Any) -> tuple[bytes, list[np.ndarray]]:
+    """The header bytes and the arrays of ``obj`` (a ``TypeError`` for unsupported contents)."""
     enc = _Encoder()
     root = enc.node(obj, (), 0)
     specs, offset = [], 0
@@ -143,7 +143,48 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         offset += a.nbytes
     header = json.dumps({"format": FORMAT, "version": VERSION, "root": root, "arrays": specs,
                          "data_len": offset}, separators=(",", ":"), allow_nan=False).encode("ascii")
-    path = os.fspath(path)
+    return header, enc.arrays
+
+
+def _write_all(f: BinaryIO, header: bytes, arrays: list[np.ndarray]) -> None:
+    h = hashlib.sha256()
+    _write(f, h, _PREFIX.pack(MAGIC, VERSION, len(header)))
+    _write(f, h, header)
+    for a in arrays:
+        if a.nbytes:
+            _write(f, h, _bytes_of(a))
+    f.write(h.digest())
+
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, bytes, os.PathLike))
+
+
+def _check_binary(f: Any, fn: str, method: str) -> None:
+    if not callable(getattr(f, method, None)):
+        raise TypeError(f"{fn}: expected a path or a binary file object with .{method}(), got "
+                        f"{type(f).__name__}")
+    if isinstance(f, io.TextIOBase):
+        mode = "wb" if method == "write" else "rb"
+        raise TypeError(f"{fn}: {getattr(f, 'name', 'the file')!r} is open in text mode; open it with "
+                        f"mode {mode!r}")
+
+
+def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
+    """Write ``obj`` (nested dicts/lists/tuples of arrays and plain values) to ``f``: a path, or a binary
+    file object with ``write`` (``io.BytesIO``, ``open(..., "wb")``), written at its position.
+
+    Unsupported contents raise ``TypeError`` before anything is written. A path is written atomically:
+    on any failure the temporary file is removed and an existing checkpoint there is left intact. A file
+    object is written directly and flushed (not atomic, not closed: it stays the caller's)."""
+    header, arrays = _encode(obj)
+    if not _is_path(f):
+        _check_binary(f, "save", "write")
+        _write_all(f, header, arrays)
+        if callable(getattr(f, "flush", None)):
+            f.flush()
+        return
+    path = os.fsdecode(f)
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     while True:
@@ -154,16 +195,10 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         except FileExistsError:
             continue
     try:
-        with os.fdopen(fd, "wb") as f:
-            h = hashlib.sha256()
-            _write(f, h, _PREFIX.pack(MAGIC, VERSION, len(header)))
-            _write(f, h, header)
-            for a in enc.arrays:
-                if a.nbytes:
-                    _write(f, h, _bytes_of(a))
-            f.write(h.digest())
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "wb") as out:
+            _write_all(out, header, arrays)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -325,79 +360,133 @@ def _fill(x: Any, arrays: list[np.ndarray]) -> Any:
     return x
 
 
-def load(path: str | os.PathLike[str], max_header_bytes: int = MAX_HEADER_BYTES) -> Any:
-    """Read a checkpoint written by ``save``. Never unpickles; any malformed, truncated, corrupted or
-    hostile file raises ``CheckpointError`` (a ``ValueError``) saying what is wrong."""
-    fname = os.fspath(path)
-    with open(fname, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        prefix = f.read(_PREFIX.size)
-        if len(prefix) >= len(MAGIC) and prefix[:len(MAGIC)] != MAGIC:
-            kind = " (it looks like a NumPy .npz/zip file)" if prefix.startswith(b"PK") else \
-                " (it looks like a pickle)" if prefix[:1] == b"\x80" else ""
-            raise CheckpointError(f"load: {fname} is not a minigrad checkpoint{kind}: bad magic bytes "
-                                  f"{prefix[:len(MAGIC)]!r}")
-        if len(prefix) < _PREFIX.size or size < _PREFIX.size + _DIGEST:
-            raise CheckpointError(f"load: {fname} is truncated: {size} bytes, fewer than the "
-                                  f"{_PREFIX.size + _DIGEST}-byte minimum")
-        _, version, hlen = _PREFIX.unpack(prefix)
-        if version != VERSION:
-            raise CheckpointError(f"load: {fname} has format version {version}; this minigrad reads "
-                                  f"version {VERSION}")
-        if hlen > max_header_bytes:
-            raise CheckpointError(f"load: {fname}: header length {hlen} exceeds the limit of "
-                                  f"{max_header_bytes} bytes")
-        if _PREFIX.size + hlen + _DIGEST > size:
-            raise CheckpointError(f"load: {fname} is truncated: the header alone needs {hlen} bytes but "
-                                  f"the file has {size}")
-        raw = f.read(hlen)
-        if len(raw) != hlen:
-            raise CheckpointError(f"load: {fname} is truncated (header)")
+def load(f: str | os.PathLike[str] | BinaryIO, max_header_bytes: int = MAX_HEADER_BYTES) -> Any:
+    """Read a checkpoint written by ``save`` from a path, or from a binary file object with ``read``
+    (from its position to its end; a stream that cannot seek is read into memory first). Never
+    unpickles; any malformed, truncated, corrupted or hostile input raises ``CheckpointError`` (a
+    ``ValueError``) saying what is wrong."""
+    if _is_path(f):
+        fname = os.fsdecode(f)
+        with open(fname, "rb") as fh:
+            return _load_from(fh, fname, max_header_bytes)
+    _check_binary(f, "load", "read")
+    fname = str(getattr(f, "name", None) or f"<{type(f).__name__}>")
+    seekable = getattr(f, "seekable", None)
+    if not (callable(seekable) and seekable()):
+        data = f.read()
+        if not isinstance(data, bytes):
+            raise TypeError(f"load: {fname} returned {type(data).__name__} from read(), not bytes; open it "
+                            "with mode 'rb'")
+        f = io.BytesIO(data)
+    return _load_from(f, fname, max_header_bytes)
+
+
+def _load_from(f: BinaryIO, fname: str, max_header_bytes: int) -> Any:
+    """Validate then read a checkpoint occupying ``f`` from its current position to its end."""
+    start = f.tell()
+    size = f.seek(0, os.SEEK_END) - start
+    f.seek(start)
+    hlen = _read_prefix(f, fname, size, max_header_bytes)
+    raw = f.read(hlen)
+    if not isinstance(raw, bytes) or len(raw) != hlen:
+        raise CheckpointError(f"load: {fname} is truncated (header)")
+    header = _parse_header(raw, fname)
+    specs = _check_specs(header, fname)
+    expected = _PREFIX.size + hlen + header["data_len"] + _DIGEST
+    if size != expected:
+        what = "truncated" if size < expected else "has trailing bytes"
+        raise CheckpointError(f"load: {fname} {what}: the header describes {expected} bytes, the "
+                              f"file has {size}")
+    dec = _Decoder(len(specs), fname)
+    try:
+        root = dec.node(header["root"], 0)
+    except RecursionError:
+        raise CheckpointError(f"load: {fname}: header nested too deeply") from None
+    if not all(dec.used):
+        raise CheckpointError(f"load: {fname}: array {dec.used.index(False)} is never referenced")
+    _verify_digest(f, fname, start, size)
+    f.seek(start + _PREFIX.size + hlen)
+    return _fill(root, _read_arrays(f, fname, specs))
+
+
+def _read_prefix(f: BinaryIO, fname: str, size: int, max_header_bytes: int) -> int:
+    """Check magic, version and header length; returns the header length."""
+    prefix = f.read(_PREFIX.size)
+    if not isinstance(prefix, bytes):
+        raise TypeError(f"load: {fname} returned {type(prefix).__name__} from read(), not bytes; open it "
+                        "with mode 'rb'")
+    if len(prefix) >= len(MAGIC) and prefix[:len(MAGIC)] != MAGIC:
+        kind = " (it looks like a NumPy .npz/zip file)" if prefix.startswith(b"PK") else \
+            " (it looks like a pickle)" if prefix[:1] == b"\x80" else ""
+        raise CheckpointError(f"load: {fname} is not a minigrad checkpoint{kind}: bad magic bytes "
+                              f"{prefix[:len(MAGIC)]!r}")
+    if len(prefix) < _PREFIX.size or size < _PREFIX.size + _DIGEST:
+        raise CheckpointError(f"load: {fname} is truncated: {size} bytes, fewer than the "
+                              f"{_PREFIX.size + _DIGEST}-byte minimum")
+    _, version, hlen = _PREFIX.unpack(prefix)
+    if version != VERSION:
+        raise CheckpointError(f"load: {fname} has format version {version}; this minigrad reads "
+                              f"version {VERSION}")
+    if hlen > max_header_bytes:
+        raise CheckpointError(f"load: {fname}: header length {hlen} exceeds the limit of "
+                              f"{max_header_bytes} bytes")
+    if _PREFIX.size + hlen + _DIGEST > size:
+        raise CheckpointError(f"load: {fname} is truncated: the header alone needs {hlen} bytes but "
+                              f"the file has {size}")
+    return hlen
+
+
+def _parse_header(raw: bytes, fname: str) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_dupes, parse_constant=_no_constants)
+    except CheckpointError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"load: {fname}: header is not valid JSON ({type(exc).__name__}: "
+                              f"{str(exc)[:200]})") from None
+
+
+def _verify_digest(f: BinaryIO, fname: str, start: int, size: int) -> None:
+    """SHA-256 over everything before the digest (streamed, bounded memory)."""
+    f.seek(start)
+    h = hashlib.sha256()
+    remaining = size - _DIGEST
+    while remaining:
+        chunk = f.read(min(_CHUNK, remaining))
+        if not chunk:
+            raise CheckpointError(f"load: {fname} shrank while being read")
+        h.update(chunk)
+        remaining -= len(chunk)
+    if f.read(_DIGEST) != h.digest():
+        raise CheckpointError(f"load: {fname} is corrupted: SHA-256 digest mismatch")
+
+
+def _read_arrays(f: BinaryIO, fname: str, specs: list[tuple[np.dtype, tuple[int, ...], int, int]]
+                 ) -> list[np.ndarray]:
+    """The arrays, allocated only now (total size == data_len <= file size, validated above)."""
+    arrays = []
+    for dt, shape, _, nbytes in specs:
         try:
-            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_dupes,
-                                parse_constant=_no_constants)
-        except CheckpointError:
-            raise
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise CheckpointError(f"load: {fname}: header is not valid JSON ({type(exc).__name__}: "
-                                  f"{str(exc)[:200]})") from None
-        specs = _check_specs(header, fname)
-        expected = _PREFIX.size + hlen + header["data_len"] + _DIGEST
-        if size != expected:
-            what = "truncated" if size < expected else "has trailing bytes"
-            raise CheckpointError(f"load: {fname} {what}: the header describes {expected} bytes, the "
-                                  f"file has {size}")
-        dec = _Decoder(len(specs), fname)
-        try:
-            root = dec.node(header["root"], 0)
-        except RecursionError:
-            raise CheckpointError(f"load: {fname}: header nested too deeply") from None
-        if not all(dec.used):
-            raise CheckpointError(f"load: {fname}: array {dec.used.index(False)} is never referenced")
-        # Verify the digest over everything before it (streamed, bounded memory).
-        f.seek(0)
-        h = hashlib.sha256()
-        remaining = size - _DIGEST
-        while remaining:
-            chunk = f.read(min(_CHUNK, remaining))
-            if not chunk:
-                raise CheckpointError(f"load: {fname} shrank while being read")
-            h.update(chunk)
-            remaining -= len(chunk)
-        if f.read(_DIGEST) != h.digest():
-            raise CheckpointError(f"load: {fname} is corrupted: SHA-256 digest mismatch")
-        # Read the arrays (total size == data_len <= file size, validated above).
-        f.seek(_PREFIX.size + hlen)
-        arrays = []
-        for dt, shape, _, nbytes in specs:
-            try:
-                a = np.empty(shape, dt)
-            except (ValueError, MemoryError) as exc:
-                raise CheckpointError(f"load: {fname}: cannot allocate an array of shape {shape} "
-                                      f"({exc})") from None
-            if nbytes and f.readinto(_bytes_of(a)) != nbytes:
-                raise CheckpointError(f"load: {fname} is truncated (array data)")
-            if dt.kind == "b" and nbytes and a.view(np.uint8).max() > 1:
-                raise CheckpointError(f"load: {fname}: a bool array holds bytes other than 0 and 1")
-            arrays.append(a)
-    return _fill(root, arrays)
+            a = np.empty(shape, dt)
+        except (ValueError, MemoryError) as exc:
+            raise CheckpointError(f"load: {fname}: cannot allocate an array of shape {shape} "
+                                  f"({exc})") from None
+        if nbytes and _readinto(f, _bytes_of(a)) != nbytes:
+            raise CheckpointError(f"load: {fname} is truncated (array data)")
+        if dt.kind == "b" and nbytes and a.view(np.uint8).max() > 1:
+            raise CheckpointError(f"load: {fname}: a bool array holds bytes other than 0 and 1")
+        arrays.append(a)
+    return arrays
+
+
+def _readinto(f: BinaryIO, buf: memoryview) -> int:
+    """Fill ``buf`` from ``f`` (``readinto`` where the file has it, else ``read``); bytes read."""
+    if callable(getattr(f, "readinto", None)):
+        n, total = 1, 0
+        while n and total < len(buf):
+            n = f.readinto(buf[total:]) or 0
+            total += n
+        return total
+    data = f.read(len(buf))
+    buf[:len(data)] = data
+    return len(data)

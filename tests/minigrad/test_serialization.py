@@ -1,6 +1,7 @@
 """mg.save / mg.load: bit-exact round trips, atomic writes, and hostile, truncated or malformed files."""
 
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -421,3 +422,122 @@ def test_random_garbage_never_escapes_as_another_error(tmp_path_factory, junk, c
         (d / "bad").write_bytes(data)
         with pytest.raises(CheckpointError):
             mg.load(d / "bad")
+
+
+# ---------------------------------------------------------------------------- file objects
+class Unseekable:
+    """A read-only stream that cannot seek (a pipe, a socket, an HTTP body)."""
+
+    def __init__(self, data):
+        self._f = io.BytesIO(data)
+
+    def read(self, n=-1):
+        return self._f.read(n)
+
+    def seekable(self):
+        return False
+
+
+class WriteOnly:
+    """A sink with only write() (no flush, no fileno)."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, b):
+        self.chunks.append(bytes(b))
+        return len(b)
+
+
+def test_round_trip_through_file_objects(tmp_path):
+    obj = sample_obj()
+    buf = io.BytesIO()
+    mg.save(obj, buf)
+    blob = buf.getvalue()
+    assert blob == bytes_saved_to_path(tmp_path, obj)                        # the same bytes as a path gets
+    buf.seek(0)
+    assert_same(mg.load(buf), expected_after_load(obj))
+    assert_same(mg.load(io.BytesIO(blob)), expected_after_load(obj))
+    assert_same(mg.load(Unseekable(blob)), expected_after_load(obj))
+    sink = WriteOnly()
+    mg.save(obj, sink)
+    assert b"".join(sink.chunks) == blob
+    with open(tmp_path / "opened.ckpt", "wb") as f:                    # an open file, written in place
+        mg.save(obj, f)
+    with open(tmp_path / "opened.ckpt", "rb") as f:
+        assert_same(mg.load(f), expected_after_load(obj))
+    assert sorted(os.listdir(tmp_path)) == ["opened.ckpt", "path.ckpt"]   # no temporary files
+
+
+def bytes_saved_to_path(tmp_path, obj):
+    mg.save(obj, tmp_path / "path.ckpt")
+    return (tmp_path / "path.ckpt").read_bytes()
+
+
+def test_file_object_position_is_respected():
+    """save writes at the current position; load reads from the current position to the end."""
+    buf = io.BytesIO()
+    buf.write(b"HEADER--")
+    mg.save({"a": np.arange(3)}, buf)
+    buf.seek(8)
+    np.testing.assert_array_equal(mg.load(buf)["a"], [0, 1, 2])
+    buf.seek(0)
+    with pytest.raises(CheckpointError, match="bad magic"):
+        mg.load(buf)
+
+
+def test_state_dicts_through_a_buffer():
+    net = nn.Linear(3, 2)
+    buf = io.BytesIO()
+    mg.save(net.state_dict(), buf)
+    other = nn.Linear(3, 2)
+    other.load_state_dict(mg.load(io.BytesIO(buf.getvalue())))
+    np.testing.assert_array_equal(other.weight.data, net.weight.data)
+
+
+def test_file_objects_get_every_check(tmp_path):
+    blob = small_checkpoint(tmp_path / "good")
+    for n in range(0, len(blob), 7):                       # truncations
+        with pytest.raises(CheckpointError):
+            mg.load(io.BytesIO(blob[:n]))
+        with pytest.raises(CheckpointError):
+            mg.load(Unseekable(blob[:n]))
+    for i in range(0, len(blob), 5):                       # corruptions
+        b = bytearray(blob)
+        b[i] ^= 0x20
+        with pytest.raises(CheckpointError):
+            mg.load(io.BytesIO(bytes(b)))
+    with pytest.raises(CheckpointError, match="trailing bytes"):
+        mg.load(io.BytesIO(blob + b"x"))
+    with pytest.raises(CheckpointError, match="looks like a pickle"):
+        mg.load(io.BytesIO(pickle.dumps({"a": 1})))
+
+
+def test_huge_declared_array_from_a_buffer_fails_without_allocating(tmp_path):
+    n = 2**57
+    blob = craft(tmp_path / "huge", header_for([("<f8", [n], 8 * n)]), b"\0" * 64).read_bytes()
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="truncated"):
+            mg.load(io.BytesIO(blob))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_text_mode_and_non_files_are_clear_errors(tmp_path):
+    with open(tmp_path / "t.txt", "w") as f, pytest.raises(TypeError, match=r"text mode.*'wb'"):
+        mg.save({"a": 1}, f)
+    assert (tmp_path / "t.txt").read_bytes() == b""
+    (tmp_path / "c.ckpt").write_bytes(small_checkpoint(tmp_path / "good"))
+    with open(tmp_path / "c.ckpt", encoding="latin-1") as f, pytest.raises(TypeError, match="'rb'"):
+        mg.load(f)
+    with pytest.raises(TypeError, match="path or a binary file object"):
+        mg.save({"a": 1}, 42)
+    with pytest.raises(TypeError, match="path or a binary file object"):
+        mg.load(object())
+    buf = io.BytesIO()
+    with pytest.raises(TypeError, match="cannot save"):       # contents checked before writing
+        mg.save({"a": object()}, buf)
+    assert buf.getvalue() == b""
