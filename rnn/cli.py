@@ -4,12 +4,15 @@
     python -m rnn evaluate --checkpoint runs/adding
     python -m rnn sample --checkpoint runs/charlm --prime "Ham." --temperature 0.7
     python -m rnn draw --checkpoint runs/adding --steps 4 --out adding.svg
+    python -m rnn draw --cell lstm --steps 4 --view expanded --grads -o lstm.svg   # a fresh layer
     python -m rnn experiment vanishing --out runs/vanishing
     python -m rnn demo --out runs/main
 
-Every argument is checked before anything is written: a bad one prints ``error: ...`` and exits with
-status 2, leaving no output directory behind. Ctrl-C during training saves a checkpoint, exits with 130,
-and ``train --resume --out DIR`` continues exactly where it stopped.
+``--cell`` takes any name in ``rnn.CELLS``: the built-in rnn, gru and lstm and every cell registered with
+``rnn.register_cell`` before ``main`` runs. Every argument is checked before anything is written: a bad
+one prints ``error: ...`` and exits with status 2, leaving no output directory behind. Ctrl-C during
+training saves a checkpoint, exits with 130, and ``train --resume --out DIR`` continues exactly where it
+stopped.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from .cells import CELLS
 from .tasks import TASKS
 from .tasks._threads import limit_blas_threads
-from .tasks.base import CELLS
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -58,14 +61,11 @@ _nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
-def _nonneg_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s}")
-    return v
+_nonneg_float = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+
+
+def _between(lo: int, hi: int) -> Callable[[str], int]:
+    return _checked(int, lambda v: lo <= v <= hi, f"an integer between {lo} and {hi}")
 
 
 def _int_list(s: str) -> list[int]:
@@ -87,18 +87,12 @@ def _cell_list(s: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    tasks = ", ".join(f"{k} ({v.summary})" for k, v in TASKS.items() if k != "memory")
-    p = argparse.ArgumentParser(
-        prog="python -m rnn",
-        description="Train, sample, evaluate and draw RNN/GRU/LSTM models (minigrad) on bundled tasks.",
-        epilog=f"tasks: {tasks}. Options left out take the task's tuned default.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_train(sub: Any) -> None:
     t = sub.add_parser("train", help="train a model on a task", description="Train a model on a bundled "
                        "task; writes checkpoint.mg, losses.tsv and results.json into --out.")
     t.add_argument("--task", help=f"one of {', '.join(TASKS)} (default adding)")
-    t.add_argument("--cell", help="rnn | gru | lstm (default: the task's, lstm except gru for copy)")
+    t.add_argument("--cell", help=f"one of {', '.join(CELLS)} (default: the task's, lstm except gru "
+                   "for copy)")
     t.add_argument("--hidden", type=_positive_int, help="hidden units per layer")
     t.add_argument("--layers", type=_positive_int, help="stacked recurrent layers")
     t.add_argument("--bptt", type=_nonneg_int, help="truncated BPTT window k (0 = full BPTT)")
@@ -118,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress output")
 
+
+def _add_sample_evaluate(sub: Any) -> None:
     for name, helptext in (("sample", "generate from a trained model (text for charlm, predictions "
                                       "otherwise)"),
                            ("evaluate", "metric vs baseline on the held-out split")):
@@ -131,18 +127,64 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             s.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    d = sub.add_parser("draw", help="SVG of the trained model unrolled over k steps (via viz)",
-                       description="Run the trained model on one held-out example of k steps, "
-                       "backpropagate, and draw the unrolled graph coloured by gradient magnitude.")
-    d.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
-    d.add_argument("--steps", type=_positive_int, default=4, help="time steps to unroll (default 4)")
-    d.add_argument("--out", "-o", help="output file (.svg, .png, .pdf or .dot; default <run>/unrolled.svg)")
-    d.add_argument("--view", default="collapsed", choices=["collapsed", "expanded"])
 
+#: options of ``draw`` that describe a fresh layer (with ``--cell``), and their defaults
+FRESH = {"hidden": 3, "input": 2, "batch": 1, "layers": 1, "seed": 0}
+FORMATS = ("svg", "png", "pdf", "dot")
+SHOW = ("shape", "value", "grad", "dtype")
+
+
+def _add_draw(sub: Any) -> None:
+    d = sub.add_parser(
+        "draw", help="draw a model unrolled over k steps (Graphviz, via viz)",
+        description="Draw the unrolled computation graph of a trained model (--checkpoint: run it on one "
+        "held-out example of its task, backpropagate the loss, colour by gradient magnitude) or of a "
+        "fresh recurrent layer of any registered cell (--cell: input (T, batch, input) drawn from "
+        "N(0, 1), loss = sum of squares of the last output).",
+        epilog="Examples: python -m rnn draw --cell lstm --steps 4 --view expanded --grads -o lstm.svg | "
+        "python -m rnn draw --cell gru --rolled -o gru.png | python -m rnn draw --cell rnn  (prints DOT) | "
+        "python -m rnn draw --checkpoint runs/adding --steps 5 -o adding.svg")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="checkpoint file or run directory of a trained model")
+    src.add_argument("--cell", help=f"draw a fresh layer of this cell: one of {', '.join(CELLS)}")
+    d.add_argument("--steps", type=_between(1, 10_000), default=4, help="time steps to unroll (default 4)")
+    d.add_argument("--view", choices=("collapsed", "expanded"), default=None,
+                   help="collapsed: one box per time step; expanded: every op (gate) inside a cluster per "
+                        "step, the built-in cells unfused (default collapsed)")
+    d.add_argument("--grads", action="store_true",
+                   help="run loss.backward() first and show gradient norms, colouring boxes by ||grad|| on "
+                        "a log scale (always on with --checkpoint)")
+    d.add_argument("--rolled", action="store_true",
+                   help="draw the rolled (folded) cell with its feedback loop instead of the unrolled graph")
+    d.add_argument("-o", "--out", "--output", dest="out",
+                   help="file to write (.svg, .png, .pdf or .dot); default: <run>/unrolled.svg with "
+                        "--checkpoint, the DOT source on stdout with --cell")
+    d.add_argument("--format", choices=FORMATS, help="output format (default: from the file name)")
+    d.add_argument("--hidden", type=_between(1, 64), help=f"hidden size (--cell; default {FRESH['hidden']})")
+    d.add_argument("--input", type=_between(1, 64), help=f"input size (--cell; default {FRESH['input']})")
+    d.add_argument("--batch", type=_between(1, 64), help=f"batch size (--cell; default {FRESH['batch']})")
+    d.add_argument("--layers", type=_between(1, 8),
+                   help=f"stacked layers (--cell; default {FRESH['layers']})")
+    d.add_argument("--bidirectional", action="store_true", help="add a reverse direction per layer (--cell)")
+    d.add_argument("--seed", type=_nonneg_int, help="seed of weights and input (--cell; default 0)")
+    d.add_argument("--max-steps", type=_between(2, 100_000),
+                   help="draw at most this many steps per sequence (first and last kept, the middle elided "
+                        "into one '... n steps ...' box)")
+    d.add_argument("--show", default="shape,value,grad",
+                   help=f"comma-separated label contents from {','.join(SHOW)} (default shape,value,grad)")
+    d.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"),
+                   help="layout direction (default LR, TB for the expanded view)")
+    d.add_argument("--title", help="title above the drawing (default: a description)")
+    d.add_argument("--timeout", type=_positive_float, default=60.0,
+                   help="seconds to let Graphviz dot run (default 60)")
+
+
+def _add_experiment_demo(sub: Any) -> None:
     e = sub.add_parser("experiment", help="experiments (vanishing)", description="Run an experiment.")
-    e.add_argument("name", choices=["vanishing"], help="vanishing: dL/dh_t norms and MSE of RNN/GRU/LSTM "
+    e.add_argument("name", choices=["vanishing"], help="vanishing: dL/dh_t norms and MSE of every cell "
                    "on adding at several T")
-    e.add_argument("--cells", type=_cell_list, default=list(CELLS), help="comma-separated (default all)")
+    e.add_argument("--cells", type=_cell_list, default=None,
+                   help=f"comma-separated from {','.join(CELLS)} (default: all of them)")
     e.add_argument("--T", dest="lengths", type=_int_list, default=[10, 50, 100, 200],
                    help="comma-separated sequence lengths (default 10,50,100,200)")
     e.add_argument("--steps", type=_nonneg_int, default=300, help="training steps per run (0: no training)")
@@ -161,6 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--steps", type=_positive_int, default=None, help="training steps (default tuned)")
     m.add_argument("--seed", type=_nonneg_int, default=0)
     m.add_argument("--quiet", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    tasks = ", ".join(f"{k} ({v.summary})" for k, v in TASKS.items() if k != "memory")
+    p = argparse.ArgumentParser(
+        prog="python -m rnn",
+        description="Train, sample, evaluate and draw recurrent models (minigrad) on bundled tasks.",
+        epilog=f"tasks: {tasks}. cells: {', '.join(CELLS)}. Options left out take the task's tuned default.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(sub)
+    _add_sample_evaluate(sub)
+    _add_draw(sub)
+    _add_experiment_demo(sub)
     return p
 
 
@@ -218,6 +273,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         ck = Path(a.out) / CHECKPOINT
         if not ck.is_file():
             raise CLIError(f"--resume: no checkpoint at {ck}")
+        _load_checked(ck)
         cfg = TrainConfig(steps=a.steps, checkpoint_every=a.checkpoint_every)
     else:
         cfg = _config_from_args(a)
@@ -234,13 +290,20 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
-    from .tasks.trainer import load_checkpoint, restore
+def _load_checked(path: str | Path) -> dict[str, Any]:
+    """The checkpoint at ``path``, or ``CLIError`` (missing, not a checkpoint, an older format)."""
+    from .tasks.trainer import load_checkpoint
 
     try:
-        ckpt = load_checkpoint(path)
+        return load_checkpoint(path)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from None
+
+
+def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    from .tasks.trainer import restore
+
+    ckpt = _load_checked(path)
     cfg, task, model, _ = restore(ckpt)
     model.eval()
     return cfg, task, model, ckpt
@@ -271,39 +334,123 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def draw_model(cfg: Any, model: Any, steps: int, path: Path, view: str = "collapsed") -> Path:
-    """Run ``model`` on one held-out example of ``steps`` steps, backpropagate its loss, and render the
-    unrolled graph (``viz.draw``, coloured by gradient magnitude) to ``path``."""
+def checkpoint_graph(cfg: Any, model: Any, steps: int, **draw_kw: Any) -> Any:
+    """Run the trained ``model`` on one held-out example of ``steps`` steps, backpropagate its loss and
+    draw the unrolled graph (``viz.draw``, coloured by gradient magnitude; ``draw_kw`` go to it)."""
     import viz
 
     from .tasks import get_task
 
     seq = cfg.seq_len if cfg.task == "seq2seq" else max(steps, TASKS[cfg.task].min_seq_len)
     task = get_task(cfg.task, seq_len=seq, seed=cfg.seed, dtype=cfg.dtype)
-    batch = task.batch(0, 1, "test")
     model.zero_grad()
-    loss = task.loss(model, batch)
+    loss = task.loss(model, task.batch(0, 1, "test"))
     viz.retain_grads(loss)
     loss.backward()
-    graph = viz.draw(loss, params=model, view=view,
-                     title=f"{cfg.cell.upper()} on {cfg.task}, unrolled over {seq} steps "
-                           f"(loss {float(loss.item()):.4f})")
-    return viz.render(graph, path)
+    if draw_kw.get("title") is None:
+        draw_kw["title"] = (f"{cfg.cell.upper()} on {cfg.task}, unrolled over {seq} steps "
+                            f"(loss {float(loss.item()):.4f})")
+    return viz.draw(loss, params=model, **draw_kw)
+
+
+def draw_model(cfg: Any, model: Any, steps: int, path: Path, view: str = "collapsed") -> Path:
+    """``checkpoint_graph`` rendered to ``path``."""
+    import viz
+
+    return viz.render(checkpoint_graph(cfg, model, steps, view=view), path)
+
+
+def fresh_graph(a: argparse.Namespace) -> Any:
+    """A fresh layer of cell ``a.cell`` (``rnn.make_rnn``) over an input drawn from N(0, 1), with
+    loss = sum of squares of the last output (backpropagated with ``a.grads``), drawn by viz."""
+    import minigrad as mg
+    import viz
+
+    from .models import make_rnn
+
+    expanded = a.view == "expanded"
+    mg.manual_seed(a.seed)
+    # expanded: the built-in cells unfused, so that every gate is its own op node
+    layer = make_rnn(a.cell, a.input, a.hidden, a.layers, a.bidirectional, fused=not expanded,
+                     batch_first=False)
+    if a.rolled:
+        return viz.draw_rolled(layer, rankdir=a.rankdir or "LR", title=a.title)
+    out, _ = layer(mg.randn(a.steps, a.batch, a.input))
+    loss = (out[-1] ** 2).sum()
+    if a.grads:
+        viz.retain_grads(loss)
+        loss.backward()
+    title = a.title
+    if title is None:
+        title = (f"{layer.scope_name}(input {a.input}, hidden {a.hidden}"
+                 + (f", {a.layers} layers" if a.layers > 1 else "")
+                 + (", bidirectional" if a.bidirectional else "")
+                 + f") unrolled over {a.steps} steps" + (", gradients of loss = Σ h_T²" if a.grads else ""))
+    return viz.draw(loss, view=a.view, show=a.show, max_steps=a.max_steps, title=title,
+                    rankdir=a.rankdir or ("TB" if expanded else "LR"))
+
+
+def _check_draw_args(a: argparse.Namespace) -> str | None:
+    """Raise ``CLIError`` for options that do not fit together; fill the defaults; returns the output
+    format (None: print the DOT source)."""
+    if a.checkpoint is not None:
+        given = [f"--{k}" for k in FRESH if getattr(a, k) is not None] + (["--bidirectional"]
+                                                                          if a.bidirectional else [])
+        if given:
+            raise CLIError(f"{', '.join(given)} describe a fresh layer (--cell); a --checkpoint brings its "
+                           "own model")
+    elif a.cell not in CELLS:
+        raise CLIError(f"unknown cell {a.cell!r}; choose one of {', '.join(CELLS)}")
+    for k, v in FRESH.items():
+        setattr(a, k, v if getattr(a, k) is None else getattr(a, k))
+    if a.rolled and (a.view is not None or a.grads or a.max_steps is not None):
+        raise CLIError("--rolled draws the folded cell; it takes no --view, --grads or --max-steps")
+    a.view = a.view or "collapsed"
+    a.show = tuple(v.strip() for v in a.show.split(",") if v.strip())
+    bad = sorted(set(a.show) - set(SHOW))
+    if bad:
+        raise CLIError(f"--show: unknown {', '.join(bad)} (choose from {','.join(SHOW)})")
+    if a.out is None:
+        if a.checkpoint is None:
+            if a.format not in (None, "dot"):
+                raise CLIError(f"--format {a.format} needs -o FILE (without it the DOT source is printed)")
+            return None
+        ck = Path(a.checkpoint)
+        a.out = str((ck if ck.is_dir() else ck.parent) / "unrolled.svg")
+    if Path(a.out).exists() and not Path(a.out).is_file():
+        raise CLIError(f"-o {a.out} exists and is not a regular file (the picture replaces it atomically)")
+    ext = Path(a.out).suffix.lstrip(".").lower()
+    ext = "dot" if ext == "gv" else ext
+    if a.format is None and ext not in FORMATS:
+        raise CLIError(f"cannot tell the format from {a.out!r}: use a .svg, .png, .pdf or .dot file name "
+                       "or pass --format")
+    if a.format is not None and ext in FORMATS and ext != a.format:
+        raise CLIError(f"--format {a.format} does not match the file name {a.out!r}")
+    return a.format or ext
 
 
 def cmd_draw(a: argparse.Namespace) -> int:
-    out = Path(a.out) if a.out else None
-    if out is not None and out.suffix.lower() not in (".svg", ".png", ".pdf", ".dot", ".gv"):
-        raise CLIError(f"--out {a.out}: the file name must end in .svg, .png, .pdf or .dot")
-    cfg, _, model, _ = _load(a.checkpoint)
-    if out is None:
-        ck = Path(a.checkpoint)
-        out = (ck if ck.is_dir() else ck.parent) / "unrolled.svg"
     import viz
 
+    fmt = _check_draw_args(a)
+    try:
+        if a.checkpoint is not None:
+            cfg, _, model, _ = _load(a.checkpoint)
+            graph = (viz.draw_rolled(model, rankdir=a.rankdir or "LR", title=a.title) if a.rolled else
+                     checkpoint_graph(cfg, model, a.steps, view=a.view, show=a.show, max_steps=a.max_steps,
+                                      rankdir=a.rankdir or ("TB" if a.view == "expanded" else "LR"),
+                                      title=a.title))
+        else:
+            graph = fresh_graph(a)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    if fmt is None:
+        sys.stdout.write(graph.source)
+        return 0
+    out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path = draw_model(cfg, model, a.steps, out, a.view)
+        path = viz.render(graph, out, fmt, timeout=a.timeout)
     except viz.RenderError as exc:
         raise CLIError(str(exc)) from None
     print(f"wrote {path}")

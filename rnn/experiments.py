@@ -1,6 +1,7 @@
 """Experiments that tell the seeds' story with measurements. ``vanishing``: why LSTM and GRU exist.
 
-For each cell (tanh RNN, GRU, LSTM) and each sequence length T of the ``adding`` task:
+For each cell (by default every registered one, ``rnn.CELLS``: the tanh RNN, GRU, LSTM and any cell
+added with ``rnn.register_cell``) and each sequence length T of the ``adding`` task:
 
 1. at initialisation (and again after training), the norm of dL/dh_t at every step t
    (``rnn.diagnostics.hidden_grad_norms``), relative to the last step:
@@ -28,11 +29,27 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.nn import functional as F
+
+from .cells import CELLS
 from .tasks import get_task
-from .tasks.base import CELLS, mse
 
 COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
+#: colours of the other cells, in registration order
+PALETTE = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e")
 LABELS = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def label(cell: str) -> str:
+    """How tables and plots name a cell: "tanh RNN", "GRU", "LSTM", else the registered name."""
+    return LABELS.get(cell, cell)
+
+
+def color(cell: str) -> str:
+    others = [c for c in CELLS if c not in COLORS]
+    if cell in COLORS:
+        return COLORS[cell]
+    return PALETTE[others.index(cell) % len(PALETTE)] if cell in others else "#000000"
 
 
 def grad_norms(model: Any, T: int, batch: int = 50, seed: int = 0) -> np.ndarray:
@@ -41,7 +58,7 @@ def grad_norms(model: Any, T: int, batch: int = 50, seed: int = 0) -> np.ndarray
 
     task = get_task("adding", seq_len=T, seed=seed, dtype=next(iter(model.parameters())).dtype)
     b = task.batch(0, batch, "test")
-    return hidden_grad_norms(model, b["x"], lambda res: mse(res[0], b["y"]))
+    return hidden_grad_norms(model, b["x"], lambda y: F.mse_loss(y, b["y"]))
 
 
 def grad_norms_at_init(cell: str, T: int, hidden: int = 64, batch: int = 50, seed: int = 0) -> np.ndarray:
@@ -63,7 +80,7 @@ def table(rows: list[dict[str, Any]], steps: int) -> str:
     """The markdown table of a ``vanishing`` run."""
     head = ("| cell | T | ‖dL/dh₁‖ / ‖dL/dh_T‖ at init | after training | test MSE after "
             f"{steps} steps | constant baseline |\n|---|---|---|---|---|---|\n")
-    body = "".join(f"| {LABELS[r['cell']]} | {r['T']} | {_fmt(r['ratio'])} | "
+    body = "".join(f"| {label(r['cell'])} | {r['T']} | {_fmt(r['ratio'])} | "
                    f"{_fmt(r['ratio_trained']) if r.get('ratio_trained') is not None else '-'} | "
                    f"{_fmt(r['mse']) if r['mse'] is not None else '-'} | {r['baseline']:.3f} |\n"
                    for r in rows)
@@ -110,15 +127,15 @@ def svg_plot(curves: dict[int, dict[str, np.ndarray]], title: str) -> str:
             v = np.log10(np.maximum(c / c[-1], 1e-300))
             pts = " ".join(f"{x0 + pw * k / max(len(v) - 1, 1):.1f},{y_of(float(val)):.1f}"
                            for k, val in enumerate(v))
-            out.append(f'<polyline fill="none" stroke="{COLORS.get(cell, "#000")}" stroke-width="1.8" '
-                       f'points="{pts}"><title>{_esc(LABELS.get(cell, cell))}, T={T}</title></polyline>')
+            out.append(f'<polyline fill="none" stroke="{color(cell)}" stroke-width="1.8" '
+                       f'points="{pts}"><title>{_esc(label(cell))}, T={T}</title></polyline>')
     out.append(f'<text x="14" y="{mt + ph / 2:.0f}" transform="rotate(-90 14 {mt + ph / 2:.0f})" '
                'text-anchor="middle">||dL/dh_t|| / ||dL/dh_T||</text>')
     lx = ml
-    for cell in [c for c in CELLS if any(c in per for per in curves.values())]:
-        out.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{H - 12}" y2="{H - 12}" stroke="{COLORS[cell]}" '
+    for cell in dict.fromkeys(c for per in curves.values() for c in per):
+        out.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{H - 12}" y2="{H - 12}" stroke="{color(cell)}" '
                    'stroke-width="2.5"/>')
-        out.append(f'<text x="{lx + 27}" y="{H - 8}">{LABELS[cell]}</text>')
+        out.append(f'<text x="{lx + 27}" y="{H - 8}">{_esc(label(cell))}</text>')
         lx += 110
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -138,20 +155,23 @@ def draw_unrolled_at_init(cell: str, path: Path, steps: int = 8, hidden: int = 1
     loss = task.loss(model, task.batch(0, 1, "test"))
     viz.retain_grads(loss)
     loss.backward()
-    g = viz.draw(loss, params=model, title=f"{LABELS[cell]} at initialisation, {steps} steps: "
+    g = viz.draw(loss, params=model, title=f"{label(cell)} at initialisation, {steps} steps: "
                  "colour = log ‖gradient‖ (blue small, red large)")
     return viz.render(g, path)
 
 
-def vanishing(out: str | Path, cells: Sequence[str] = CELLS, lengths: Sequence[int] = (10, 50, 100, 200),
-              steps: int = 300, hidden: int = 64, batch: int = 50, lr: float = 1e-2, seed: int = 0,
-              quiet: bool = False, draw: bool = True) -> dict[str, Any]:
-    """Run the experiment (module doc); returns ``{"rows", "table", "files"}``."""
+def vanishing(out: str | Path, cells: Sequence[str] | None = None,
+              lengths: Sequence[int] = (10, 50, 100, 200), steps: int = 300, hidden: int = 64,
+              batch: int = 50, lr: float = 1e-2, seed: int = 0, quiet: bool = False,
+              draw: bool = True) -> dict[str, Any]:
+    """Run the experiment (module doc) for ``cells`` (default: every registered cell); returns
+    ``{"rows", "table", "files"}``."""
     from .tasks.trainer import TrainConfig, train
 
+    cells = list(CELLS) if cells is None else list(cells)
     bad = [c for c in cells if c not in CELLS]
     if bad or not cells:
-        raise ValueError(f"vanishing: cells must be among {CELLS}, got {list(cells)}")
+        raise ValueError(f"vanishing: cells must be among {', '.join(CELLS)}, got {cells}")
     if not lengths or any(int(T) < 2 for T in lengths):
         raise ValueError(f"vanishing: lengths must be integers >= 2, got {list(lengths)}")
     if steps < 0 or hidden < 1 or batch < 1 or lr <= 0:
@@ -178,7 +198,7 @@ def vanishing(out: str | Path, cells: Sequence[str] = CELLS, lengths: Sequence[i
                 row["ratio_trained"], row["norms_trained"] = _ratio(trained), trained.tolist()
             rows.append(row)
             if not quiet:
-                print(f"{LABELS[cell]:>8s} T={T:<4d} ratio {_fmt(ratio):>9s} -> "
+                print(f"{label(cell):>8s} T={T:<4d} ratio {_fmt(ratio):>9s} -> "
                       f"{_fmt(row['ratio_trained']) if row['ratio_trained'] is not None else '-':>9s}  MSE "
                       f"{_fmt(row['mse']) if row['mse'] is not None else '-':>9s}  "
                       f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr, flush=True)

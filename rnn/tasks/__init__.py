@@ -1,5 +1,6 @@
-"""The bundled tasks (no downloads): each module has a data generator, a model factory, a metric and a
-baseline to beat. ``get_task(name, seq_len=None, seed=0, dtype="float32")`` builds one by name.
+"""The bundled tasks (no downloads): each module has a data generator, a model from ``rnn.models`` (any
+registered cell), a loss from ``minigrad.nn.functional``, a metric and a baseline to beat.
+``get_task(name, seq_len=None, seed=0, dtype="float32")`` builds one by name.
 
 | task | what | metric (baseline) |
 |---|---|---|
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .adding import AddingTask
-from .base import CELLS, Task, batch_rng
+from .base import PerStepTask, Task, batch_rng
 from .charlm import CharLMTask
 from .classify import ClassifyTask
 from .copy import CopyTask
@@ -35,5 +36,5 @@ def get_task(name: str, seq_len: int | None = None, seed: int = 0, dtype: Any = 
     return TASKS[name](seq_len=seq_len, seed=seed, dtype=dtype)
 
 
-__all__ = ["CELLS", "TASKS", "AddingTask", "CharLMTask", "ClassifyTask", "CopyTask", "ForecastTask",
+__all__ = ["TASKS", "AddingTask", "CharLMTask", "ClassifyTask", "CopyTask", "ForecastTask", "PerStepTask",
            "Seq2SeqTask", "Task", "batch_rng", "get_task"]

@@ -15,8 +15,11 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
 
-from .base import SeqModel, Task, batch_rng, chunked_backward, mse
+from ..models import SequenceRegressor
+from ..tbptt import tbptt_windows
+from .base import Task, batch_rng
 
 
 def generate(n: int, T: int, rng: np.random.Generator,
@@ -54,24 +57,27 @@ class AddingTask(Task):
         x, y = generate(size, self.seq_len, batch_rng(self.seed, step, split), self.dtype)
         return {"x": x, "y": y}
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
-        return SeqModel(cell, 2, hidden, 1, layers, many_to_one=True, dtype=self.dtype,
-                        rng=self.init_rng())
+    def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
+        """``rnn.SequenceRegressor``: y = W h_T + b from the top layer's last state."""
+        return SequenceRegressor(2, hidden, 1, **self.model_kw(cell, layers))
 
     def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
-        y, _ = model(batch["x"])
-        return mse(y, batch["y"])
+        return F.mse_loss(model(batch["x"]), batch["y"])
 
     def backward(self, model: nn.Module, batch: dict[str, np.ndarray], bptt: int = 0) -> float:
-        if bptt <= 0 or bptt >= self.seq_len:
-            return super().backward(model, batch)
-        T = self.seq_len
-        return chunked_backward(model, batch["x"], bptt,
-                                lambda y, s, e: mse(y, batch["y"]) if e == T else None)
+        """With ``0 < bptt < T`` the recurrent layer runs in windows of ``bptt`` steps
+        (``rnn.tbptt_windows``); the loss sits at the last step, so only the last window is
+        backpropagated: no gradient reaches the first marked value when it lies in an earlier window."""
+        T = batch["x"].shape[1]
+        windows = tbptt_windows(model.encoder.rnn, batch["x"], k1=bptt if 0 < bptt < T else T, time_axis=1)
+        *_, last = windows  # the earlier windows only carry the state forward
+        loss = F.mse_loss(model.head(last.outputs[:, -1]), batch["y"])
+        loss.backward()
+        return float(loss.item())
 
     def predict(self, model: nn.Module, x: np.ndarray, chunk: int = 500) -> np.ndarray:
         with mg.no_grad():
-            return np.concatenate([model(x[i:i + chunk])[0].data for i in range(0, len(x), chunk)])
+            return np.concatenate([model(x[i:i + chunk]).data for i in range(0, len(x), chunk)])
 
     def evaluate(self, model: nn.Module, n: int | None = None) -> dict[str, float]:
         """Test MSE on ``n`` held-out sequences, against predicting the constant 1 (= E[u1 + u2])."""

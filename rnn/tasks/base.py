@@ -1,8 +1,10 @@
-"""What every bundled task shares: the ``Task`` interface, seeded batches, and the recurrent model bodies.
+"""What every bundled task shares: the ``Task`` interface, seeded batches, and per-step training with
+``rnn.tbptt``.
 
 A task is a data generator (a deterministic function of ``(seed, split, step)``, so that a resumed run sees
-exactly the batches an uninterrupted one would), a model factory, a loss, a metric and a baseline that the
-metric must beat. The command line (``python -m rnn``) only talks to this interface.
+exactly the batches an uninterrupted one would), a model from ``rnn.models`` built with any registered
+cell (``rnn.CELLS``), a loss from ``minigrad.nn.functional``, a metric and a baseline that the metric must
+beat. The command line (``python -m rnn``) only talks to this interface.
 
 Batches are dicts of NumPy arrays, batch-first: ``x`` is ``(B, T, I)``.
 """
@@ -15,9 +17,12 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
+
+from ..cells import CellFactory, cell_factory
+from ..tbptt import tbptt
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
-CELLS = ("rnn", "gru", "lstm")
 
 
 def batch_rng(seed: int, step: int, split: str = "train") -> np.random.Generator:
@@ -34,85 +39,10 @@ def batch_rng(seed: int, step: int, split: str = "train") -> np.random.Generator
     return np.random.default_rng([int(seed), SPLITS[split], int(step)])
 
 
-def one_hot(idx: np.ndarray, n: int, dtype: Any = np.float32) -> np.ndarray:
-    """``out[..., k] = 1`` where ``idx == k``; indices < 0 give all-zero rows (padding)."""
-    idx = np.asarray(idx)
-    out = np.zeros((*idx.shape, n), dtype)
-    valid = idx >= 0
-    out[valid, idx[valid]] = 1
-    return out
-
-
-def detach_state(state: Any) -> Any:
-    """Cut a recurrent state (a Tensor or an ``(h, c)`` tuple) from the graph (truncated BPTT)."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(detach_state(s) for s in state)
-    return state.detach()
-
-
-def make_recurrent(cell: str, input_size: int, hidden: int, layers: int = 1, dtype: Any = "float32",
-                   rng: np.random.Generator | None = None, nonlinearity: str = "tanh") -> nn.Module:
-    """``rnn.RNN`` / ``rnn.GRU`` / ``rnn.LSTM`` (batch-first) with parameters cast to ``dtype``.
-
-    LSTMs get a forget-gate bias of 1 (``bias_hh`` slice f, Jozefowicz et al. 2015), the usual start that
-    lets the cell remember from the first step.
-    """
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
-    if hidden < 1 or layers < 1 or input_size < 1:
-        raise ValueError(f"make_recurrent: sizes must be >= 1, got input_size={input_size}, "
-                         f"hidden={hidden}, layers={layers}")
-    from rnn import layers as L
-
-    dt = np.dtype(dtype)
-    if cell == "rnn":
-        mod = L.RNN(input_size, hidden, num_layers=layers, nonlinearity=nonlinearity, batch_first=True,
-                    rng=rng, dtype=dt)
-    else:
-        mod = (L.GRU if cell == "gru" else L.LSTM)(input_size, hidden, num_layers=layers, batch_first=True,
-                                                    rng=rng, dtype=dt)
-    if cell == "lstm":
-        for name, p in mod.named_parameters():
-            if name.startswith("bias_hh"):
-                p.data[hidden:2 * hidden] = 1.0
-    return mod
-
-
-def _last_h(state: Any) -> mg.Tensor:
-    """The top layer's final hidden state ``(B, H)`` from ``h_n`` or ``(h_n, c_n)``."""
-    h = state[0] if isinstance(state, tuple) else state
-    return h[-1]
-
-
-class SeqModel(nn.Module):
-    """A recurrent layer stack and a linear read-out.
-
-    ``many_to_one=False``: ``y_t = W h_t + b`` for every step, shape ``(B, T, O)`` (taggers, language models,
-    forecasters). ``many_to_one=True``: ``y = W h_T + b`` from the final state, shape ``(B, O)``; with
-    ``lengths`` the layer stops each sequence at its own length, so padding does not matter.
-    ``forward(x, state=None, lengths=None) -> (y, state)``: the state comes back so a caller can carry it
-    across windows (truncated BPTT, sampling).
-    """
-
-    def __init__(self, cell: str, input_size: int, hidden: int, output_size: int, layers: int = 1,
-                 many_to_one: bool = False, dtype: Any = "float32",
-                 rng: np.random.Generator | None = None) -> None:
-        super().__init__()
-        self.cell, self.hidden, self.many_to_one = cell, hidden, many_to_one
-        self.rnn = make_recurrent(cell, input_size, hidden, layers, dtype, rng)
-        self.head = nn.Linear(hidden, output_size, dtype=np.dtype(dtype), rng=rng)
-        self.name_parameters()
-
-    def forward(self, x: Any, state: Any = None, lengths: Any = None, t0: int = 0) -> tuple[mg.Tensor, Any]:
-        x = x if isinstance(x, mg.Tensor) else mg.tensor(x)
-        out, state = self.rnn(x, state, lengths=lengths, t0=t0)
-        if self.many_to_one:
-            return self.head(_last_h(state)), state
-        B, T, H = out.shape
-        y = self.head(out.reshape(B * T, H))
-        return y.reshape(B, T, -1), state
+def forget_bias(cell: str | CellFactory) -> float | None:
+    """1.0 for a cell with a forget gate (a ``set_forget_bias`` method, e.g. the LSTM), else None: the
+    usual start that lets the cell remember from the first step (Jozefowicz et al. 2015)."""
+    return 1.0 if hasattr(cell_factory(cell), "set_forget_bias") else None
 
 
 class Task:
@@ -148,7 +78,14 @@ class Task:
         """The generator of the initial weights: a function of the seed alone."""
         return np.random.default_rng([self.seed, 7919])
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
+    def model_kw(self, cell: str | CellFactory, layers: int = 1) -> dict[str, Any]:
+        """The keyword arguments every ``rnn.models`` model of this task gets: the cell, the layers, the
+        seeded initial weights, the dtype and (for cells with a forget gate) a forget bias of 1."""
+        return dict(cell=cell, num_layers=layers, rng=self.init_rng(), dtype=self.dtype,
+                    forget_bias=forget_bias(cell))
+
+    def build_model(self, cell: str | CellFactory, hidden: int, layers: int = 1) -> nn.Module:
+        """A fresh model; ``cell`` is a registered name (``rnn.CELLS``) or a cell factory."""
         raise NotImplementedError
 
     def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
@@ -175,62 +112,30 @@ class Task:
         return m > b if self.higher_is_better else m < b
 
 
-class PerStepCETask(Task):
-    """A task whose model emits logits at every step, scored by cross-entropy against per-step class
-    targets ``batch["targets"]`` (B, T); long batches can be truncated to windows of ``bptt`` steps."""
+class PerStepTask(Task):
+    """A task whose model (``model(x, state, t0) -> (y, state)``, e.g. ``rnn.NextStepPredictor``) emits
+    an output at every step, scored against the per-step targets ``batch["targets"]`` by ``step_loss``
+    (default: cross-entropy).
+    ``--bptt k`` runs each batch in windows of k steps with ``rnn.tbptt``: the state is carried and
+    detached between windows, and the windows' gradients add up before the one optimiser step."""
 
-    def _chunk_loss(self, y: mg.Tensor, tgt: np.ndarray, start: int, stop: int) -> mg.Tensor:
-        """The loss of steps [start, stop), weighted by its share of the T steps (shares add up to 1)."""
-        B, T, C = y.shape
-        return cross_entropy(y.reshape(B * T, C), tgt[:, start:stop]) * ((stop - start) / tgt.shape[1])
+    supports_bptt = True
+
+    def step_loss(self, y: mg.Tensor, targets: Any) -> mg.Tensor:
+        """The mean loss over the steps of ``y`` (B, T, O) against ``targets`` (B, T[, O]); here the
+        cross-entropy of logits against class targets (B, T)."""
+        return F.cross_entropy(y.reshape(-1, y.shape[-1]), targets.reshape(-1))
 
     def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
         y, _ = model(batch["x"])
-        return self._chunk_loss(y, batch["targets"], 0, batch["targets"].shape[1])
+        return self.step_loss(y, batch["targets"])
 
     def backward(self, model: nn.Module, batch: dict[str, np.ndarray], bptt: int = 0) -> float:
-        tgt = batch["targets"]
-        return chunked_backward(model, batch["x"], bptt, lambda y, s, e: self._chunk_loss(y, tgt, s, e))
+        T = batch["targets"].shape[1]
 
+        def window_loss(y: mg.Tensor, targets: Any) -> mg.Tensor:
+            # weighted by the window's share of the T steps: the shares add up to the batch loss
+            return self.step_loss(y, targets) * (y.shape[1] / T)
 
-def chunked_backward(model: nn.Module, x: np.ndarray, bptt: int, chunk_loss: Any) -> float:
-    """Truncated BPTT over one batch: run ``x`` (B, T, I) in windows of ``bptt`` steps, carrying the
-    detached state from window to window; ``chunk_loss(y, start, stop)`` gives each window's loss
-    contribution (a Tensor, already weighted so the contributions add up to the batch loss, or None).
-    Gradients of all windows accumulate; returns the summed loss.
-
-    No gradient crosses a window boundary, so dL/dh_t is truncated to k steps (Williams & Peng 1990).
-    """
-    T = x.shape[1]
-    k = T if bptt <= 0 else bptt
-    state, total = None, 0.0
-    for s in range(0, T, k):
-        y, state = model(mg.tensor(x[:, s:s + k]), state, t0=s)
-        loss = chunk_loss(y, s, min(s + k, T))
-        if loss is not None:
-            loss.backward()
-            total += float(loss.item())
-        state = detach_state(state)
-    return total
-
-
-def cross_entropy(logits: mg.Tensor, targets: np.ndarray, weights: np.ndarray | None = None) -> mg.Tensor:
-    """Mean negative log-likelihood in nats: ``-sum_n w_n log softmax(z_n)[y_n] / sum_n w_n``.
-
-    ``logits`` (N, C), ``targets`` (N,) integer classes; ``weights`` (N,) (default 1) masks padding.
-    Written as ``log_softmax`` times a one-hot matrix, so its gradient is ``(softmax(z) - onehot) w / W``.
-    """
-    N, C = logits.shape
-    targets = np.asarray(targets).reshape(-1)
-    if targets.shape[0] != N:
-        raise mg.ShapeError(f"cross_entropy: logits {logits.shape} but {targets.shape[0]} targets")
-    w = np.ones(N, logits.dtype) if weights is None else np.asarray(weights, logits.dtype).reshape(-1)
-    denom = max(float(w.sum()), 1e-12)
-    pick = one_hot(targets, C, logits.dtype) * (w / denom)[:, None]
-    return -(logits.log_softmax(-1) * pick).sum()
-
-
-def mse(y: mg.Tensor, target: np.ndarray) -> mg.Tensor:
-    """Mean squared error ``mean((y - t)^2)``."""
-    d = y - mg.tensor(np.asarray(target, y.dtype))
-    return (d * d).mean()
+        res = tbptt(model, batch["x"], batch["targets"], window_loss, k1=bptt or T, time_axis=1)
+        return float(sum(res.losses))

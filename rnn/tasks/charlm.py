@@ -18,8 +18,10 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
 
-from .base import PerStepCETask, SeqModel, batch_rng, detach_state, one_hot
+from ..models import NextStepPredictor
+from .base import PerStepTask, batch_rng
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "shakespeare.txt"
 HELD_OUT = 0.1
@@ -75,12 +77,11 @@ def sample_windows(ids: np.ndarray, n: int, length: int, rng: np.random.Generato
     return ids[starts[:, None] + np.arange(length)]
 
 
-class CharLMTask(PerStepCETask):
+class CharLMTask(PerStepTask):
     name = "charlm"
     summary = "character-level language model on bundled Shakespeare (nats/char vs unigram)"
     metric = "held-out nats/char"
     higher_is_better = False
-    supports_bptt = True
     min_seq_len = 2
     defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=5e-3, steps=1200, batch=32, seq_len=64,
                                               clip=1.0, bptt=0, schedule="cosine", eval_chars=20000)
@@ -96,11 +97,15 @@ class CharLMTask(PerStepCETask):
     def batch(self, step: int, size: int, split: str = "train") -> dict[str, np.ndarray]:
         ids = self.train_ids if split == "train" else self.test_ids
         w = sample_windows(ids, size, self.seq_len + 1, batch_rng(self.seed, step, split))
-        return {"x": one_hot(w[:, :-1], len(self.vocab), self.dtype), "targets": w[:, 1:]}
+        return {"x": self.one_hot(w[:, :-1]), "targets": w[:, 1:]}
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
+    def one_hot(self, ids: np.ndarray) -> np.ndarray:
+        return F.one_hot(ids, len(self.vocab), self.dtype).data
+
+    def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
+        """``rnn.NextStepPredictor`` over one-hot characters: next-character logits at every step."""
         V = len(self.vocab)
-        return SeqModel(cell, V, hidden, V, layers, dtype=self.dtype, rng=self.init_rng())
+        return NextStepPredictor(V, hidden, V, **self.model_kw(cell, layers))
 
     def held_out_nats(self, model: nn.Module, n_chars: int | None = None, streams: int = 50,
                       window: int = 100) -> float:
@@ -113,16 +118,11 @@ class CharLMTask(PerStepCETask):
         ids = self.test_ids[: streams * per + 1]
         inp = ids[:-1].reshape(streams, per)
         tgt = ids[1:].reshape(streams, per)
-        V = len(self.vocab)
         total, state = 0.0, None
         with mg.no_grad():
             for s in range(0, per, window):
-                y, state = model(one_hot(inp[:, s:s + window], V, self.dtype), state)
-                logp = y.data.astype(np.float64)
-                logp = logp - logp.max(-1, keepdims=True)
-                logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
-                total -= np.take_along_axis(logp, tgt[:, s:s + window, None], -1).sum()
-                state = detach_state(state)
+                y, state = model(self.one_hot(inp[:, s:s + window]), state)
+                total += self.step_loss(y, tgt[:, s:s + window]).item() * y.shape[0] * y.shape[1]
         return float(total / (streams * per))
 
     def evaluate(self, model: nn.Module, n_chars: int | None = None) -> dict[str, float]:
@@ -149,13 +149,13 @@ class CharLMTask(PerStepCETask):
         ids = list(self.vocab.encode(prime))
         out: list[int] = []
         with mg.no_grad():
-            y, state = model(one_hot(np.array([ids]), V, self.dtype))
+            y, state = model(self.one_hot(np.array([ids])))
             for _ in range(length):
                 z = y.data[0, -1].astype(np.float64) / temperature
                 p = np.exp(z - z.max())
                 nxt = int(rng.choice(V, p=p / p.sum()))
                 out.append(nxt)
-                y, state = model(one_hot(np.array([[nxt]]), V, self.dtype), state)
+                y, state = model(self.one_hot(np.array([[nxt]])), state)
         return prime + self.vocab.decode(out)
 
     def showcase(self, model: nn.Module, rng: np.random.Generator) -> str:

@@ -15,8 +15,10 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
 
-from .base import SeqModel, Task, batch_rng, cross_entropy, one_hot
+from ..models import SequenceClassifier
+from .base import Task, batch_rng
 
 
 def generate(n: int, T: int, rng: np.random.Generator, n_classes: int = 4
@@ -56,31 +58,32 @@ class ClassifyTask(Task):
     def batch(self, step: int, size: int, split: str = "train") -> dict[str, np.ndarray]:
         rng = batch_rng(self.seed, step, split)
         seqs, lengths, labels = generate(size, self.seq_len, rng, self.n_classes)
-        return {"x": one_hot(seqs, self.n_classes, self.dtype), "lengths": lengths, "labels": labels}
+        return {"x": self.one_hot(seqs), "lengths": lengths, "labels": labels}
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
-        return SeqModel(cell, self.n_classes, hidden, self.n_classes, layers, many_to_one=True,
-                        dtype=self.dtype,
-                        rng=self.init_rng())
+    def one_hot(self, seqs: np.ndarray) -> np.ndarray:
+        """One-hot symbols (n, T, K); the padding (-1) becomes all-zero rows."""
+        pad = seqs < 0
+        x = F.one_hot(np.where(pad, 0, seqs), self.n_classes, self.dtype).data
+        x[pad] = 0
+        return x
+
+    def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
+        """``rnn.SequenceClassifier``: logits from the state after each sequence's own last step."""
+        return SequenceClassifier(self.n_classes, hidden, self.n_classes, **self.model_kw(cell, layers))
 
     def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
-        logits, _ = model(batch["x"], lengths=batch["lengths"])
-        return cross_entropy(logits, batch["labels"])
-
-    def predict(self, model: nn.Module, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        with mg.no_grad():
-            return model(x, lengths=lengths)[0].data.argmax(-1)
+        return F.cross_entropy(model(batch["x"], lengths=batch["lengths"]), batch["labels"])
 
     def evaluate(self, model: nn.Module, n: int | None = None) -> dict[str, float]:
         """Accuracy on ``n`` held-out sequences vs always answering the majority class."""
         b = self.batch(0, n or self.defaults["eval_size"], "test")
-        pred = self.predict(model, b["x"], b["lengths"])
+        pred = model.predict(b["x"], b["lengths"])
         return {"metric": float(np.mean(pred == b["labels"])),
                 "baseline": float(np.bincount(b["labels"]).max() / len(b["labels"]))}
 
     def showcase(self, model: nn.Module, rng: np.random.Generator) -> str:
         seqs, lengths, labels = generate(5, self.seq_len, rng, self.n_classes)
-        pred = self.predict(model, one_hot(seqs, self.n_classes, self.dtype), lengths)
+        pred = model.predict(self.one_hot(seqs), lengths)
         alpha = "abcdefghijklmnopqrstuvwxyz"
         lines = ["most frequent symbol of a variable-length sequence:"]
         for s, L, y, p in zip(seqs, lengths, labels, pred):

@@ -14,8 +14,10 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
 
-from .base import PerStepCETask, SeqModel, batch_rng, one_hot
+from ..models import NextStepPredictor
+from .base import PerStepTask, batch_rng
 
 BLANK = 0
 
@@ -41,12 +43,11 @@ def generate(n: int, T: int, rng: np.random.Generator, n_symbols: int = 8,
     return inputs, targets
 
 
-class CopyTask(PerStepCETask):
+class CopyTask(PerStepTask):
     name = "copy"
     summary = "repeat S symbols after a delay of T blanks (memory)"
     metric = "recall accuracy"
     higher_is_better = True
-    supports_bptt = True
     defaults: ClassVar[dict[str, Any]] = dict(cell="gru", hidden=64, layers=1, lr=1e-2, steps=2500, batch=32,
                                               seq_len=20, clip=1.0, bptt=0, eval_size=500)
     n_symbols = 8
@@ -59,11 +60,15 @@ class CopyTask(PerStepCETask):
     def batch(self, step: int, size: int, split: str = "train") -> dict[str, np.ndarray]:
         rng = batch_rng(self.seed, step, split)
         inp, tgt = generate(size, self.seq_len, rng, self.n_symbols, self.length)
-        return {"x": one_hot(inp, self.vocab, self.dtype), "inputs": inp, "targets": tgt}
+        return {"x": self.one_hot(inp), "inputs": inp, "targets": tgt}
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
-        return SeqModel(cell, self.vocab, hidden, self.n_symbols + 1, layers, dtype=self.dtype,
-                        rng=self.init_rng())
+    def one_hot(self, inp: np.ndarray) -> np.ndarray:
+        return F.one_hot(inp, self.vocab, self.dtype).data
+
+    def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
+        """``rnn.NextStepPredictor`` over one-hot symbols: logits of the blank and the symbols at every
+        step (an aligned tagger that carries its state, so ``--bptt`` works)."""
+        return NextStepPredictor(self.vocab, hidden, self.n_symbols + 1, **self.model_kw(cell, layers))
 
     def predict(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
         with mg.no_grad():
@@ -79,7 +84,7 @@ class CopyTask(PerStepCETask):
 
     def showcase(self, model: nn.Module, rng: np.random.Generator) -> str:
         inp, tgt = generate(4, self.seq_len, rng, self.n_symbols, self.length)
-        pred = self.predict(model, one_hot(inp, self.vocab, self.dtype))[:, -self.length:]
+        pred = self.predict(model, self.one_hot(inp))[:, -self.length:]
         alpha = "_" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: self.n_symbols]
         lines = [f"copy after T={self.seq_len} blanks: string -> recalled"]
         for i in range(len(inp)):

@@ -20,8 +20,10 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
 
-from .base import SeqModel, Task, batch_rng, chunked_backward, mse
+from ..models import NextStepPredictor
+from .base import PerStepTask, batch_rng
 
 TRAIN_FRACTION = 0.8
 
@@ -43,12 +45,11 @@ def mackey_glass(n: int = 6000, tau: float = 17.0, beta: float = 0.2, gamma: flo
     return x[lag + 1::per][washout: washout + n].copy()
 
 
-class ForecastTask(Task):
+class ForecastTask(PerStepTask):
     name = "forecast"
     summary = "next-value and multi-step forecasts of the Mackey-Glass series vs last-value baseline"
     metric = "test one-step MSE"
     higher_is_better = False
-    supports_bptt = True
     min_seq_len = 2
     defaults: ClassVar[dict[str, Any]] = dict(hidden=32, layers=1, lr=1e-2, steps=400, batch=32, seq_len=50,
                                               clip=1.0, bptt=0, horizon=20)
@@ -67,19 +68,14 @@ class ForecastTask(Task):
         L = self.seq_len
         starts = rng.integers(0, len(part) - L - 1, size)
         w = part[starts[:, None] + np.arange(L + 1)]
-        return {"x": w[:, :-1, None], "y": w[:, 1:, None]}
+        return {"x": w[:, :-1, None], "targets": w[:, 1:, None]}
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
-        return SeqModel(cell, 1, hidden, 1, layers, dtype=self.dtype,
-                        rng=self.init_rng())
+    def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
+        """``rnn.NextStepPredictor``: y_t = W h_t + b estimates x_{t+1}."""
+        return NextStepPredictor(1, hidden, **self.model_kw(cell, layers))
 
-    def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
-        return mse(model(batch["x"])[0], batch["y"])
-
-    def backward(self, model: nn.Module, batch: dict[str, np.ndarray], bptt: int = 0) -> float:
-        y, T = batch["y"], batch["y"].shape[1]
-        return chunked_backward(model, batch["x"], bptt,
-                                lambda out, s, e: mse(out, y[:, s:e]) * ((e - s) / T))
+    def step_loss(self, y: mg.Tensor, targets: Any) -> mg.Tensor:
+        return F.mse_loss(y, targets)
 
     def one_step(self, model: nn.Module, warmup: int = 20) -> tuple[float, float]:
         """(model, last-value) MSE of next-value forecasts over the test part, read as one sequence."""
@@ -100,14 +96,7 @@ class ForecastTask(Task):
         starts = np.linspace(0, len(x) - context - horizon - 1, n).astype(int)
         ctx = x[starts[:, None] + np.arange(context)][:, :, None]
         truth = x[starts[:, None] + context + np.arange(horizon)]
-        preds = np.empty((n, horizon), self.dtype)
-        with mg.no_grad():
-            y, state = model(ctx)
-            nxt = y.data[:, -1:, :]
-            for h in range(horizon):
-                preds[:, h] = nxt[:, 0, 0]
-                y, state = model(nxt, state)
-                nxt = y.data
+        preds = model.rollout(ctx, horizon)[:, :, 0]
         last = ctx[:, -1, 0][:, None]
         return ((preds - truth) ** 2).mean(0), ((last - truth) ** 2).mean(0)
 

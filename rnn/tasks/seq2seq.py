@@ -19,12 +19,15 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn import functional as F
 
-from .base import Task, batch_rng, cross_entropy, make_recurrent, one_hot
+from ..models import Seq2Seq
+from .base import Task, batch_rng
 
 SRC_CHARS = "0123456789+ "
 OUT_CHARS = "0123456789 "
 GO = len(OUT_CHARS)            # decoder input id of <go>
+TGT_VOCAB = len(OUT_CHARS) + 1  # the decoder's tokens: the output characters and <go>
 SRC_INDEX = {c: i for i, c in enumerate(SRC_CHARS)}
 
 
@@ -54,49 +57,6 @@ def decode_answer(ids: np.ndarray) -> str:
     return "".join(OUT_CHARS[int(i)] for i in ids).strip()[::-1]
 
 
-class Seq2Seq(nn.Module):
-    """Encoder-decoder: ``(h, c) = Encoder(src)``; ``y_t = W Decoder(y_{t-1}; state)_t + b``."""
-
-    def __init__(self, cell: str, hidden: int, layers: int = 1, dtype: Any = "float32",
-                 rng: np.random.Generator | None = None) -> None:
-        super().__init__()
-        self.dtype = np.dtype(dtype)
-        self.encoder = make_recurrent(cell, len(SRC_CHARS), hidden, layers, dtype, rng)
-        self.decoder = make_recurrent(cell, len(OUT_CHARS) + 1, hidden, layers, dtype, rng)
-        self.head = nn.Linear(hidden, len(OUT_CHARS), dtype=self.dtype, rng=rng)
-        self.name_parameters()
-
-    def encode(self, src: np.ndarray) -> Any:
-        with mg.scope("encoder"):
-            _, state = self.encoder(mg.tensor(one_hot(src, len(SRC_CHARS), self.dtype)))
-        return state
-
-    def decode_step(self, prev: np.ndarray, state: Any) -> tuple[mg.Tensor, Any]:
-        """Logits (B, T, V) for decoder inputs ``prev`` (B, T) given the state."""
-        with mg.scope("decoder"):
-            out, state = self.decoder(mg.tensor(one_hot(prev, len(OUT_CHARS) + 1, self.dtype)), state)
-            B, T, H = out.shape
-            return self.head(out.reshape(B * T, H)).reshape(B, T, -1), state
-
-    def forward(self, src: np.ndarray, tgt: np.ndarray) -> mg.Tensor:
-        """Teacher-forced logits (B, T_out, V): the decoder reads ``<go>, tgt_0, ..., tgt_{T-2}``."""
-        state = self.encode(src)
-        prev = np.concatenate([np.full((len(tgt), 1), GO), tgt[:, :-1]], axis=1)
-        return self.decode_step(prev, state)[0]
-
-    def greedy(self, src: np.ndarray, steps: int) -> np.ndarray:
-        """Greedy decoding: feed back the argmax for ``steps`` steps; returns ids (B, steps)."""
-        with mg.no_grad():
-            state = self.encode(src)
-            prev = np.full((len(src), 1), GO)
-            out = []
-            for _ in range(steps):
-                y, state = self.decode_step(prev, state)
-                prev = y.data[:, -1].argmax(-1)[:, None]
-                out.append(prev[:, 0])
-        return np.stack(out, axis=1)
-
-
 class Seq2SeqTask(Task):
     name = "seq2seq"
     summary = "encoder-decoder adding two numbers written as digit strings (exact match)"
@@ -115,18 +75,19 @@ class Seq2SeqTask(Task):
         ops, src, tgt = generate(size, self.digits, batch_rng(self.seed, step, split))
         return {"ops": ops, "src": src, "targets": tgt}
 
-    def build_model(self, cell: str, hidden: int, layers: int = 1) -> nn.Module:
-        return Seq2Seq(cell, hidden, layers, self.dtype, self.init_rng())
+    def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
+        """``rnn.Seq2Seq``: source and target tokens embedded, the encoder's final state starts the
+        decoder, which reads ``<go>`` and then the target shifted right (teacher forcing)."""
+        return Seq2Seq(len(SRC_CHARS), TGT_VOCAB, hidden, bos=GO, **self.model_kw(cell, layers))
 
     def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
         y = model(batch["src"], batch["targets"])
-        B, T, V = y.shape
-        return cross_entropy(y.reshape(B * T, V), batch["targets"])
+        return F.cross_entropy(y.reshape(-1, y.shape[-1]), batch["targets"].reshape(-1))
 
     def evaluate(self, model: nn.Module, n: int | None = None) -> dict[str, float]:
         """Exact-match and per-character accuracy of greedy answers on ``n`` held-out problems."""
         b = self.batch(0, n or self.defaults["eval_size"], "test")
-        pred = model.greedy(b["src"], b["targets"].shape[1])
+        pred = model.greedy_decode(b["src"], b["targets"].shape[1])
         exact = np.all(pred == b["targets"], axis=1)
         _, counts = np.unique(b["targets"], axis=0, return_counts=True)
         return {"metric": float(exact.mean()), "baseline": float(counts.max() / len(exact)),
@@ -134,7 +95,7 @@ class Seq2SeqTask(Task):
 
     def showcase(self, model: nn.Module, rng: np.random.Generator) -> str:
         ops, src, tgt = generate(6, self.digits, rng)
-        pred = model.greedy(src, tgt.shape[1])
+        pred = model.greedy_decode(src, tgt.shape[1])
         lines = ["encoder-decoder addition (greedy decoding):"]
         for (a, b), p in zip(ops, pred):
             ans = decode_answer(p)

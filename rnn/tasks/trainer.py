@@ -31,13 +31,15 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn, optim
 
+from ..cells import CELLS
 from . import get_task
-from .base import CELLS, Task
+from .base import Task
 
 CHECKPOINT = "checkpoint.mg"
 LOSSES = "losses.tsv"
 RESULTS = "results.json"
-FORMAT = "minigrad-rnn-checkpoint/1"
+#: checkpoint format; /2: models from ``rnn.models`` (parameter names such as ``encoder.rnn.weight_ih_l0``)
+FORMAT = "minigrad-rnn-checkpoint/2"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 DTYPES = ("float32", "float64")
 SCHEDULES = ("constant", "cosine")
@@ -64,7 +66,7 @@ class TrainConfig:
     """Everything that defines a run. ``None`` fields take the task's tuned default (``Task.defaults``)."""
 
     task: str = "adding"
-    cell: str | None = None          # default: the task's (lstm, except gru for copy)
+    cell: str | None = None          # a name in rnn.CELLS; default: the task's (lstm, except gru for copy)
     hidden: int | None = None
     layers: int | None = None
     bptt: int | None = None          # 0: full BPTT; k > 0: truncate to windows of k steps
@@ -171,7 +173,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint {p} does not exist")
     ckpt = mg.load(p)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    found = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if found != FORMAT:
+        if isinstance(found, str) and found.startswith(FORMAT.rsplit("/", 1)[0] + "/"):
+            raise ValueError(f"{p} is a checkpoint in format {found}, but this version of rnn reads "
+                             f"{FORMAT} (the models' parameter layout changed); train the model again")
         raise ValueError(f"{p} is not a minigrad rnn checkpoint (format {FORMAT})")
     return ckpt
 
@@ -294,8 +300,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, quiet:
                                              f"a --clip value")
                 for group in opt.param_groups:
                     group["lr"] = lr_at(cfg, step)
-                gnorm = (nn.utils.clip_grad_norm_(params, cfg.clip) if cfg.clip > 0
-                         else nn.utils.grad_norm([p for p in params if p.grad is not None]))
+                gnorm = float(nn.utils.clip_grad_norm_(params, cfg.clip) if cfg.clip > 0
+                              else nn.utils.grad_norm([p for p in params if p.grad is not None]))
                 opt.step()
                 step += 1
                 losses.append(loss)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,10 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn.cli import main
+import minigrad as mg
+import rnn
+from rnn.cli import build_parser, main
 from rnn.tasks import adding
 from rnn.tasks.trainer import (
     CHECKPOINT,
+    FORMAT,
     LOSSES,
     Progress,
     TrainConfig,
@@ -171,19 +176,24 @@ def test_experiment_vanishing_tiny(tmp_path, capsys):
     out = tmp_path / "van"
     assert main(["experiment", "vanishing", "--T", "3,6", "--steps", "2", "--hidden", "4", "--batch", "4",
                  "--out", str(out), "--quiet"]) == 0
+    cells = list(rnn.CELLS)  # default: every registered cell (the 3 built-ins at least)
+    assert {"rnn", "gru", "lstm"} <= set(cells)
     md = (out / "vanishing.md").read_text()
-    assert md.count("\n| ") == 1 + 6  # header + 3 cells x 2 lengths
+    assert md.count("\n| ") == 1 + 2 * len(cells)  # header + cells x 2 lengths
     data = json.loads((out / "vanishing.json").read_text())
-    expected = {(c, T) for c in ("rnn", "gru", "lstm") for T in (3, 6)}
+    expected = {(c, T) for c in cells for T in (3, 6)}
     assert {(r["cell"], r["T"]) for r in data["rows"]} == expected
     for r in data["rows"]:
         assert len(r["norms"]) == r["T"] == len(r["norms_trained"]) and r["mse"] is not None
         assert r["ratio_trained"] > 0
     root = ET.parse(out / "grad_norms.svg").getroot()
-    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 6
-    for cell in ("rnn", "gru", "lstm"):
+    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 2 * len(cells)
+    for cell in cells:
         ET.parse(out / f"unrolled_{cell}.svg")
     assert "| LSTM | 6 |" in capsys.readouterr().out
+    assert main(["experiment", "vanishing", "--T", "3", "--steps", "0", "--cells", "gru", "--hidden", "4",
+                 "--batch", "2", "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    assert (tmp_path / "one" / "vanishing.md").read_text().count("\n| ") == 1 + 1
 
 
 def test_demo_tiny(tmp_path, capsys):
@@ -238,6 +248,23 @@ def test_not_a_checkpoint(tmp_path, capsys):
     assert "error" in capsys.readouterr().err
 
 
+def test_old_checkpoint_format_is_refused_naming_both_versions(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(TrainConfig(task="adding", hidden=4, seq_len=4, batch=2, steps=1), run, quiet=True, evaluate=False)
+    ckpt = load_checkpoint(run)
+    assert ckpt["format"] == FORMAT == "minigrad-rnn-checkpoint/2"
+    mg.save({**ckpt, "format": "minigrad-rnn-checkpoint/1"}, run / CHECKPOINT)
+    with pytest.raises(ValueError, match=r"format minigrad-rnn-checkpoint/1.*reads "
+                                         r"minigrad-rnn-checkpoint/2"):
+        load_checkpoint(run)
+    for cmd in (["evaluate"], ["sample"], ["draw"]):
+        assert main([*cmd, "--checkpoint", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert "minigrad-rnn-checkpoint/1" in err and "minigrad-rnn-checkpoint/2" in err
+    assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 2
+    assert "minigrad-rnn-checkpoint/1" in capsys.readouterr().err
+
+
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
@@ -287,3 +314,149 @@ def test_real_sigint_in_a_subprocess(tmp_path):
     assert step >= 3
     assert main(["train", "--resume", "--steps", str(step + 2), "--out", str(run), "--quiet"]) == 0
     assert [s for s, _, _ in losses(run)] == list(range(1, step + 3))
+
+
+# ------------------------------------------------------------------------------------------ draw
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
+
+
+def _dot(capsys, argv) -> str:
+    assert main(["draw", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def _boxes(src: str, pattern: str) -> list[str]:
+    """The bold titles of the DOT source's boxes (node and cluster labels) that match ``pattern``."""
+    return [t for t in re.findall(r"<B>(.*?)</B>", src) if re.fullmatch(pattern, t)]
+
+
+def test_draw_fresh_collapsed_prints_dot_with_one_box_per_step(capsys):
+    src = _dot(capsys, ["--cell", "lstm", "--steps", "5"])
+    assert src.startswith("digraph")
+    assert len(_boxes(src, r"LSTM layer0 t=\d+")) == 5
+    assert "‖grad" not in src  # no --grads: no backward
+    src = _dot(capsys, ["--cell", "gru", "--steps", "3", "--grads", "--layers", "2", "--bidirectional"])
+    assert len(_boxes(src, r"GRU layer\d(_reverse)? t=\d+")) == 3 * 4
+    assert src.count("‖grad out‖") >= 3 * 4
+
+
+def test_draw_fresh_expanded_uses_unfused_cells(capsys):
+    src = _dot(capsys, ["--cell", "lstm", "--steps", "2", "--view", "expanded", "--grads",
+                        "--show", "shape,grad"])
+    assert "rankdir=TB" in src  # the expanded view reads top to bottom by default
+    assert sorted(_boxes(src, r"t=\d+")) == ["t=0", "t=1"]
+    assert len(_boxes(src, "Sigmoid")) == 2 * 3 and len(_boxes(src, "Tanh")) == 2 * 2  # every gate a node
+
+
+def test_draw_fresh_max_steps_elides(capsys):
+    src = _dot(capsys, ["--cell", "rnn", "--steps", "30", "--max-steps", "4"])
+    assert "… 26 steps …" in src
+
+
+@pytest.mark.parametrize("cell", list(rnn.CELLS))
+def test_draw_every_registered_cell(cell, capsys):
+    """--cell takes any name in rnn.CELLS: unrolled with gradients, and rolled."""
+    src = _dot(capsys, ["--cell", cell, "--steps", "2", "--grads", "--layers", "2"])
+    assert len(_boxes(src, r".* layer1 t=1")) == 1 and "‖grad out‖" in src
+    assert _dot(capsys, ["--cell", cell, "--rolled"]).startswith("digraph")
+
+
+@needs_dot
+@pytest.mark.parametrize("argv,magic", [
+    (["--cell", "lstm", "--steps", "4", "--view", "expanded", "--grads"], b"<?xml"),  # the issue's command
+    (["--cell", "gru", "--steps", "2", "--view", "expanded", "--grads", "--format", "png"], b"\x89PNG"),
+    (["--cell", "rnn", "--rolled", "--layers", "2"], b"%PDF"),
+])
+def test_draw_writes_pictures(tmp_path, capsys, argv, magic):
+    ext = {b"<?xml": "svg", b"\x89PNG": "png", b"%PDF": "pdf"}[magic]
+    out = tmp_path / f"pic.{ext}"
+    assert main(["draw", *argv, "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(magic)
+    if ext == "svg":
+        text = "".join(ET.parse(out).getroot().itertext())
+        assert "t=3" in text and "‖grad" in text and "Sigmoid" in text
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_draw_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as ei:
+        main(["draw", "--help"])
+    assert ei.value.code == 0
+    text = capsys.readouterr().out
+    draw = build_parser()._subparsers._group_actions[0].choices["draw"]
+    for action in draw._actions:
+        assert action.help, action.dest
+        for opt in action.option_strings:
+            assert opt in text
+    for word in ("collapsed", "expanded", "--grads", "--rolled", "--max-steps", "--checkpoint", *rnn.CELLS):
+        assert word in text
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--cell", "lstm", "--steps", "0"], "between 1 and 10000"),
+    (["--cell", "lstm", "--steps", "four"], "between 1 and 10000"),
+    (["--cell", "lstm", "--view", "folded"], "invalid choice"),
+    (["--cell", "lstm", "--max-steps", "1"], "between 2 and 100000"),
+    (["--cell", "lstm", "--timeout", "-1"], "positive number"),
+    (["--cell", "lstm", "--hidden", "65"], "between 1 and 64"),
+    (["--steps", "3"], "one of the arguments --checkpoint --cell is required"),
+    (["--cell", "lstm", "--checkpoint", "{tmp}"], "not allowed with argument"),
+])
+def test_draw_usage_errors_write_nothing(tmp_path, capsys, argv, msg):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    with pytest.raises(SystemExit) as ei:
+        main(["draw", *argv, "-o", str(tmp_path / "x.svg")])
+    assert ei.value.code == 2
+    err = capsys.readouterr()
+    assert msg in err.err and err.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--cell", "tcn"], "unknown cell 'tcn'"),
+    (["--cell", "lstm", "--format", "png", "-o", "{tmp}/x.svg"], "does not match the file name"),
+    (["--cell", "lstm", "-o", "{tmp}/x.jpeg"], "cannot tell the format"),
+    (["--cell", "lstm", "--format", "png"], "needs -o FILE"),
+    (["--cell", "lstm", "--rolled", "--grads", "-o", "{tmp}/x.svg"], "--rolled draws the folded cell"),
+    (["--cell", "lstm", "--show", "shape,colour", "-o", "{tmp}/x.svg"], "unknown colour"),
+    (["--checkpoint", "{tmp}/run", "--hidden", "8", "-o", "{tmp}/x.svg"], "--hidden describe a fresh layer"),
+])
+def test_draw_bad_arguments_are_clear_and_write_nothing(tmp_path, capsys, argv, msg):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["draw", *argv]) == 2
+    err = capsys.readouterr()
+    assert msg in err.err and err.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_draw_missing_dot_is_an_error_with_install_hint(tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert main(["draw", "--cell", "rnn", "--steps", "2", "-o", str(tmp_path / "x.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "not found on PATH" in err and "apt-get install graphviz" in err
+    assert not (tmp_path / "x.svg").exists()
+
+
+def test_draw_checkpoint_options(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "1", "--out", str(run)]) == 0
+    assert main(["draw", "--checkpoint", str(run), "--steps", "3", "--format", "dot", "-o",
+                 str(tmp_path / "g.gv"), "--title", "trained <model>"]) == 0
+    src = (tmp_path / "g.gv").read_text()
+    assert "trained &lt;model&gt;" in src and len(_boxes(src, r"LSTM layer0 t=\d+")) == 3
+    assert main(["draw", "--checkpoint", str(run), "-o", str(tmp_path)]) == 2  # a directory
+    assert "not a regular file" in capsys.readouterr().err
+    assert main(["draw", "--checkpoint", str(run), "--rolled", "-o", str(tmp_path / "r.dot")]) == 0
+    assert (tmp_path / "r.dot").read_text().startswith("digraph")
+    assert main(["draw", "--checkpoint", str(run), "--steps", "30", "--max-steps", "4",
+                 "-o", str(tmp_path / "e.dot")]) == 0
+    assert "… 26 steps …" in (tmp_path / "e.dot").read_text()
+
+
+def test_python_dash_m_rnn_draw_prints_dot():
+    r = subprocess.run([sys.executable, "-m", "rnn", "draw", "--cell", "rnn", "--steps", "2"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("digraph"), r.stderr

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import rnn
 from rnn.tasks import TASKS, adding, charlm, classify, copy, forecast, get_task, seq2seq
-from rnn.tasks.base import batch_rng, chunked_backward, cross_entropy, mse, one_hot
+from rnn.tasks.base import batch_rng, forget_bias
 
 ALL = ["adding", "copy", "charlm", "forecast", "seq2seq", "classify"]
+CELLS = list(rnn.CELLS)  # every registered cell, built-in or not
 
 
 # ------------------------------------------------------------------------------------------ shared
@@ -27,29 +29,31 @@ def test_batch_rng_is_a_function_of_seed_step_split():
 
 
 def test_one_hot_padding_rows_are_zero():
-    out = one_hot(np.array([[0, 2, -1]]), 3)
-    assert out.shape == (1, 3, 3) and out.dtype == np.float32
-    assert np.array_equal(out[0], [[1, 0, 0], [0, 0, 1], [0, 0, 0]])
+    out = get_task("classify", seq_len=3).one_hot(np.array([[0, 2, -1]]))
+    assert out.shape == (1, 3, 4) and out.dtype == np.float32
+    assert np.array_equal(out[0], [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
 
 
-def test_cross_entropy_matches_numpy_and_gradcheck():
+def test_per_step_cross_entropy_matches_numpy_and_gradcheck():
+    """The per-step loss of copy/charlm (F.cross_entropy over every step) in nats, averaged over steps."""
     rng = np.random.default_rng(0)
-    z = rng.standard_normal((6, 4))
-    y = rng.integers(0, 4, 6)
-    w = np.array([1, 1, 0, 1, 0.5, 1])
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    ref = -(w * logp[np.arange(6), y]).sum() / w.sum()
-    assert np.isclose(cross_entropy(mg.tensor(z), y, w).item(), ref, rtol=1e-12)
-    assert mg.gradcheck(lambda t: cross_entropy(t, y, w), [mg.tensor(z, requires_grad=True)])
+    z = rng.standard_normal((2, 3, 4))
+    y = rng.integers(0, 4, (2, 3))
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    ref = -np.take_along_axis(logp, y[..., None], -1).mean()
+    task = get_task("copy", seq_len=3)
+    assert np.isclose(task.step_loss(mg.tensor(z), y).item(), ref, rtol=1e-12)
+    assert mg.gradcheck(lambda t: task.step_loss(t, y), [mg.tensor(z, requires_grad=True)])
     with pytest.raises(mg.ShapeError, match="cross_entropy"):
-        cross_entropy(mg.tensor(z), y[:5])
+        task.step_loss(mg.tensor(z), y[:, :2])
 
 
 def test_mse_gradcheck():
     rng = np.random.default_rng(1)
-    x, t = rng.standard_normal((4, 1)), rng.standard_normal((4, 1))
-    assert np.isclose(mse(mg.tensor(x), t).item(), np.mean((x - t) ** 2))
-    assert mg.gradcheck(lambda a: mse(a, t), [mg.tensor(x, requires_grad=True)])
+    x, t = rng.standard_normal((4, 3, 1)), rng.standard_normal((4, 3, 1))
+    task = get_task("forecast", seq_len=3)
+    assert np.isclose(task.step_loss(mg.tensor(x), t).item(), np.mean((x - t) ** 2))
+    assert mg.gradcheck(lambda a: task.step_loss(a, t), [mg.tensor(x, requires_grad=True)])
 
 
 def test_get_task_unknown_name():
@@ -72,21 +76,22 @@ def test_batches_deterministic_and_split_dependent(name):
     assert not np.array_equal(b1[key], again[key])
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("name", ALL)
-def test_model_loss_backward_reaches_every_parameter(name):
+def test_model_loss_backward_reaches_every_parameter(name, cell):
     task = get_task(name, seq_len={"charlm": 8, "seq2seq": 2}.get(name, 6), seed=0)
-    model = task.build_model("gru", 8)
+    model = task.build_model(cell, 8)
     loss = task.backward(model, task.batch(0, 3))
     assert np.isfinite(loss) and loss > 0
     for n, p in model.named_parameters():
         assert p.grad is not None and np.all(np.isfinite(p.grad)), n
     # the same seed builds the same initial weights
-    again = task.build_model("gru", 8)
+    again = task.build_model(cell, 8)
     for (n, p), (_, q) in zip(model.named_parameters(), again.named_parameters()):
         assert np.array_equal(p.data, q.data), n
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_float64_models(cell):
     task = get_task("adding", seq_len=4, dtype="float64")
     model = task.build_model(cell, 5)
@@ -97,8 +102,11 @@ def test_float64_models(cell):
 
 def test_lstm_forget_bias_starts_at_one():
     model = get_task("adding", seq_len=4).build_model("lstm", 6)
-    b = model.rnn.bias_hh_l0.data
+    b = model.encoder.rnn.bias_hh_l0.data
     assert np.all(b[6:12] == 1.0)
+    assert forget_bias("lstm") == 1.0 and forget_bias("gru") is None and forget_bias("rnn") is None
+    # a cell without a forget gate is built without one (make_rnn would refuse forget_bias for it)
+    assert get_task("adding", seq_len=4).build_model("gru", 6) is not None
 
 
 # ------------------------------------------------------------------------------------------ adding
@@ -132,27 +140,17 @@ def test_truncated_bptt_gradient_stops_at_window_boundary():
     """With k < T only the last window's inputs receive gradient (many-to-one loss)."""
     task = get_task("adding", seq_len=8)
     model = task.build_model("rnn", 4)
-    x = mg.tensor(task.batch(0, 2)["x"], requires_grad=True)
-    y = task.batch(0, 2)["y"]
-    seen = []
-
-    def chunk_loss(out, s, e):
-        seen.append((s, e))
-        return mse(out, y) if e == 8 else None
-
-    # chunked_backward slices an ndarray; reproduce its windows on a leaf to inspect input gradients
-    from rnn.tasks.base import detach_state
-    state = None
-    for s in range(0, 8, 3):
-        out, state = model(x[:, s:s + 3], state)
-        if s + 3 >= 8:
-            mse(out, y).backward()
-        state = detach_state(state)
+    b = task.batch(0, 2)
+    x = mg.tensor(b["x"], requires_grad=True)  # a leaf, so we can see which steps get a gradient
+    total = task.backward(model, {"x": x, "y": b["y"]}, bptt=3)
     g = np.abs(x.grad).sum(axis=(0, 2))
     assert np.all(g[:6] == 0) and np.all(g[6:] > 0)
-    model.zero_grad()
-    total = chunked_backward(model, x.data, 3, chunk_loss)
-    assert seen == [(0, 3), (3, 6), (6, 8)] and total > 0
+    windows = [(w.start, w.stop) for w in rnn.tbptt_windows(model.encoder.rnn, b["x"], k1=3, time_axis=1)]
+    assert windows == [(0, 3), (3, 6), (6, 8)] and total > 0
+    # and with full BPTT every step gets one
+    x.grad = None
+    task.backward(model, {"x": x, "y": b["y"]})
+    assert np.all(np.abs(x.grad).sum(axis=(0, 2)) > 0)
 
 
 def test_full_bptt_equals_k_ge_T():
@@ -241,7 +239,7 @@ def test_mackey_glass_is_bounded_and_chaotic_looking():
     task = get_task("forecast", seq_len=10)
     assert abs(task.train_part.mean()) < 1e-5 and abs(task.train_part.std() - 1) < 1e-4
     b = task.batch(0, 4)
-    assert b["x"].shape == (4, 10, 1) and np.array_equal(b["x"][:, 1:], b["y"][:, :-1])
+    assert b["x"].shape == (4, 10, 1) and np.array_equal(b["x"][:, 1:], b["targets"][:, :-1])
 
 
 def test_forecast_last_value_baseline():
@@ -268,9 +266,10 @@ def test_seq2seq_greedy_and_evaluate():
     task = get_task("seq2seq", seq_len=2)
     model = task.build_model("lstm", 8)
     b = task.batch(0, 5)
-    assert model.greedy(b["src"], 3).shape == (5, 3)
+    assert model.greedy_decode(b["src"], 3).shape == (5, 3)
     y = model(b["src"], b["targets"])
-    assert y.shape == (5, 3, len(seq2seq.OUT_CHARS))
+    assert y.shape == (5, 3, len(seq2seq.OUT_CHARS) + 1)  # the output characters and <go>
+    assert y.shape[-1] == seq2seq.TGT_VOCAB
     r = task.evaluate(model, n=50)
     assert 0 <= r["metric"] <= 1 and r["baseline"] < 0.1
 
@@ -290,10 +289,10 @@ def test_classify_padding_does_not_change_predictions():
     task = get_task("classify", seq_len=10)
     model = task.build_model("lstm", 8)
     b = task.batch(0, 6)
-    full = model(b["x"], lengths=b["lengths"])[0].data
+    full = model(b["x"], lengths=b["lengths"]).data
     for i in range(6):
         L = b["lengths"][i]
-        alone = model(b["x"][i:i + 1, :L])[0].data
+        alone = model(b["x"][i:i + 1, :L]).data
         assert np.allclose(full[i], alone[0], atol=1e-5)
 
 
