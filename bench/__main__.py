@@ -21,15 +21,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny/small/long only, 3 reps, shorter T-scaling")
     ap.add_argument("--workloads", default=None, help="comma list of tiny,small,medium,long,large")
-    ap.add_argument("--cells", default="rnn,gru,lstm", help="comma list of rnn,gru,lstm")
+    ap.add_argument("--cells", default=None,
+                    help="comma list of registered cells (rnn.CELLS); default: rnn,gru,lstm (the cells with "
+                         "a NumPy reference) for steps, every registered cell for the cells section")
     ap.add_argument("--dtypes", default="float32,float64", help="comma list of float32,float64")
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions (median reported; default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation, caches)")
     ap.add_argument("--budget", type=float, default=1.0,
                     help="seconds a fast case may take: more repetitions (up to 10x --reps) for fast cases")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (default 1)")
-    ap.add_argument("--sections", default="steps,overhead,scaling,coldstart",
-                    help="comma list of steps,overhead,scaling,coldstart")
+    ap.add_argument("--sections", default="steps,cells,overhead,scaling,coldstart",
+                    help="comma list of steps,cells,overhead,scaling,coldstart")
     ap.add_argument("--no-torch", action="store_true", help="do not benchmark PyTorch even if installed")
     ap.add_argument("--write", action="store_true", help="write the report to bench/RESULTS.md")
     ap.add_argument("--out", default=None, help="write the report to this file instead")

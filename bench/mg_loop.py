@@ -1,4 +1,4 @@
-"""minigrad train steps: the bench's own minimal layer loop, and ``rnn``'s layers when they exist.
+"""minigrad train steps: the bench's own minimal layer loop, and ``rnn``'s layers (``rnn.make_rnn``).
 
 The loop is what an RNN layer should do in minigrad: hoist the input projection of all T steps into
 one matmul (biases folded in), split the sequence with ONE ``unbind`` (one multi-output node), and per
@@ -97,38 +97,26 @@ def loop_step(kind: str, x: np.ndarray, y: np.ndarray, P: dict[str, mg.Tensor],
     return float(loss.data), {k: p.grad for k, p in P.items()}
 
 
-# ------------------------------------------------------------------ rnn's layers (when available)
+# ------------------------------------------------------------------ rnn's layers
 _NAMES = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}
 
 
-def rnn_layers_available() -> bool:
-    try:
-        import rnn  # noqa: F401
-        from rnn import layers
-    except Exception:
-        return False
-    return all(hasattr(layers, n) for n in ("RNN", "GRU", "LSTM"))
-
-
 def make_rnn_layer(kind: str, params: Params, fused: bool = True) -> Any:
-    """An ``rnn.layers`` RNN/GRU/LSTM holding a copy of ``params`` (PyTorch names)."""
-    from rnn import layers
+    """``rnn.make_rnn(kind, ...)`` (PyTorch's RNN/GRU/LSTM, time-major) holding a copy of ``params``."""
+    from rnn import make_rnn
 
-    cls = {"rnn": layers.RNN, "gru": layers.GRU, "lstm": layers.LSTM}[kind]
-    G = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
     H = params["w_hh"].shape[1]
     In = params["w_ih"].shape[1]
-    assert params["w_hh"].shape[0] == G * H
-    layer = cls(In, H, fused=fused, dtype=params["w_hh"].dtype)
+    layer = make_rnn(kind, In, H, fused=fused, dtype=params["w_hh"].dtype, batch_first=False)
     named = dict(layer.named_parameters())
     for k, name in _NAMES.items():
-        p = named[name]
-        p.data = params[k].copy()
+        assert named[name].shape == params[k].shape, (name, named[name].shape, params[k].shape)
+        named[name].data = params[k].copy()
     return layer
 
 
 def layer_step(layer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-    """One train step through an ``rnn.layers`` layer."""
+    """One train step through an ``rnn`` layer of PyTorch's cells (the gradients of its four weights)."""
     named = dict(layer.named_parameters())
     for p in named.values():
         p.grad = None
@@ -142,10 +130,34 @@ def layer_step(layer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[st
 def step_fn(kind: str, x: np.ndarray, y: np.ndarray, params: Params, impl: str = "loop"
             ) -> Callable[[], tuple[float, dict[str, np.ndarray]]]:
     """A zero-argument train step for ``impl``: "loop" (one node per step), "loop-3node" (matmul, add,
-    fused cell per step), "loop-unfused" (primitive cells), "rnn" / "rnn-unfused" (``rnn.layers``)."""
+    fused cell per step), "loop-unfused" (primitive cells), "rnn" / "rnn-unfused" (``rnn.make_rnn``)."""
     if impl.startswith("rnn"):
         layer = make_rnn_layer(kind, params, fused=impl == "rnn")
         return lambda: layer_step(layer, x, y)
     P = make_params(params)
     mode = {"loop": "fold", "loop-3node": "fused", "loop-unfused": "unfused"}[impl]
     return lambda: loop_step(kind, x, y, P, mode)
+
+
+def cell_step_fn(cell: str, In: int, H: int, B: int, T: int, dtype: Any = np.float32, seed: int = 0
+                 ) -> Callable[[], float]:
+    """A zero-argument train step (forward over T, MSE on all outputs, full BPTT) of a fresh one-layer
+    ``rnn.make_rnn(cell, ...)``, for any registered cell (``rnn.CELLS``); returns the loss."""
+    from rnn import make_rnn
+
+    rng = np.random.default_rng(seed)
+    layer = make_rnn(cell, In, H, rng=rng, dtype=dtype, batch_first=False)
+    params = list(layer.parameters())
+    x = mg.tensor(rng.standard_normal((T, B, In)).astype(dtype))
+    y = mg.tensor((0.5 * rng.standard_normal((T, B, layer.cell(0).output_size))).astype(dtype))
+
+    def step() -> float:
+        for p in params:
+            p.grad = None
+        out, _ = layer(x)
+        diff = out - y
+        loss = (diff * diff).mean()
+        loss.backward()
+        return float(loss.data)
+
+    return step

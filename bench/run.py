@@ -1,9 +1,12 @@
 """The benchmark sections behind ``python -m bench`` (see ``bench/__main__.py`` for the options).
 
 - steps: ms per train step (forward over T + full BPTT, MSE on all outputs) for every workload, cell
-  and dtype: the NumPy reference, minigrad (``rnn``'s layers when they exist, else the bench's loop;
-  both when both exist), PyTorch's layer and cell loop when torch is importable. Implementations are
-  timed round-robin (one run of each per repetition) so load on the machine hits them alike; medians.
+  with a NumPy reference (rnn, gru, lstm) and dtype: the NumPy reference, minigrad (``rnn.make_rnn``'s
+  layer and the bench's own loop), PyTorch's layer and cell loop when torch is importable.
+  Implementations are timed round-robin (one run of each per repetition) so load on the machine hits
+  them alike; medians.
+- cells: the same train step for every registered cell (``rnn.CELLS``, the built-ins and any cell added
+  with ``rnn.register_cell``) through ``rnn.make_rnn``: what a cell costs under the generic layer.
 - overhead: forward+backward of one tiny elementwise op vs the raw NumPy it wraps.
 - scaling: forward/backward time and peak traced memory of an LSTM for T = 250 ... 4000.
 - coldstart: ``import minigrad`` and the first LSTM train step in fresh processes, with a cold
@@ -96,21 +99,18 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
         import torch
 
         torch.set_num_threads(args.threads)
-    have_rnn = mg_loop.rnn_layers_available()
-    mg_impl = "rnn" if have_rnn else "loop"
     results: dict = {}
     for dt in args.dtypes.split(","):
         rows = []
         for wname in args.workloads.split(","):
             w = problems.WORKLOADS[wname]
-            for kind in args.cells.split(","):
+            for kind in reference_cells(args):
                 x, y, p = problems.make_problem(kind, w.I, w.H, w.B, w.T, dt)
                 fns: dict[str, Callable[[], object]] = {
                     "numpy": lambda kind=kind, x=x, y=y, p=p: reference.train_step(kind, x, y, p),
-                    "minigrad": mg_loop.step_fn(kind, x, y, p, mg_impl),
+                    "minigrad": mg_loop.step_fn(kind, x, y, p, "rnn"),
+                    "mg-loop": mg_loop.step_fn(kind, x, y, p, "loop"),
                 }
-                if have_rnn:
-                    fns["mg-loop"] = mg_loop.step_fn(kind, x, y, p, "loop")
                 if use_torch:
                     fns["torch-layer"] = torch_impl.step_fn(kind, x, y, p, "layer")
                     fns["torch-cell"] = torch_impl.step_fn(kind, x, y, p, "cell")
@@ -118,24 +118,22 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
                 results[(dt, wname, kind)] = t
                 r = t["numpy"]
                 m = t["minigrad"]
-                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r)]
-                if have_rnn:
-                    row += [_fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
+                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r),
+                       _fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
                 if use_torch:
                     row += [_fmt_ms(t["torch-layer"]), _ratio(m, t["torch-layer"]),
                             _fmt_ms(t["torch-cell"]), _ratio(m, t["torch-cell"])]
                 rows.append(row)
                 print(f"  [{dt}] {' | '.join(row)}", file=sys.stderr, flush=True)
-        header = ["workload (I,H,B,T) cell", "NumPy BPTT ms", "minigrad ms", "minigrad / NumPy"]
-        if have_rnn:
-            header += ["bench loop ms", "loop / NumPy"]
+        header = ["workload (I,H,B,T) cell", "NumPy BPTT ms", "minigrad ms", "minigrad / NumPy",
+                  "bench loop ms", "loop / NumPy"]
         if use_torch:
             header += ["torch layer ms", "minigrad / torch layer", "torch cell loop ms",
                        "minigrad / torch cells"]
         rep.add(f"### {dt}: ms per train step (median of {args.reps}; forward over T + full BPTT, MSE)")
         rep.add()
-        rep.add("minigrad = " + ("`rnn.layers` (fused=True)" if have_rnn else "the bench's own layer loop"
-                                 " (bench/mg_loop.py)") + "; sizes: " + ", ".join(
+        rep.add("minigrad = `rnn.make_rnn` (PyTorch's layers, fused=True); bench loop = bench/mg_loop.py"
+                "; sizes: " + ", ".join(
             w.label() for k, w in problems.WORKLOADS.items() if k in args.workloads.split(",")))
         rep.add()
         rep.add(_table(header, rows))
@@ -168,6 +166,41 @@ def _targets(results: dict, use_torch: bool, rep: Report) -> None:
     rep.add()
     rep.add(_table(["case", "target", "ratio", ""], rows))
     rep.add()
+
+
+def registered_cells(args: argparse.Namespace) -> list[str]:
+    """``--cells`` (default: every registered cell), checked against ``rnn.CELLS``."""
+    from rnn import CELLS
+
+    cells = list(CELLS) if args.cells is None else [c for c in args.cells.split(",") if c]
+    bad = [c for c in cells if c not in CELLS]
+    if bad or not cells:
+        raise SystemExit(f"bench: --cells must be among {', '.join(CELLS)}, got {args.cells!r}")
+    return cells
+
+
+def reference_cells(args: argparse.Namespace) -> list[str]:
+    """The cells of ``--cells`` that have a NumPy reference (default: all of them: rnn, gru, lstm)."""
+    if args.cells is None:
+        return list(reference.STEPS)
+    return [c for c in registered_cells(args) if c in reference.STEPS]
+
+
+def bench_cells(args: argparse.Namespace, rep: Report) -> None:
+    cells = registered_cells(args)
+    for dt in args.dtypes.split(","):
+        rows = []
+        for wname in args.workloads.split(","):
+            w = problems.WORKLOADS[wname]
+            fns = {c: mg_loop.cell_step_fn(c, w.I, w.H, w.B, w.T, dt) for c in cells}
+            t = _timeit(fns, args.reps, args.warmup, getattr(args, "budget", 1.0))
+            rows.append([w.label()] + [_fmt_ms(t[c]) for c in cells])
+            print(f"  [{dt}] {' | '.join(rows[-1])}", file=sys.stderr, flush=True)
+        rep.add(f"### {dt}: ms per train step of every registered cell (median of {args.reps}; one layer "
+                "through `rnn.make_rnn`, forward over T + full BPTT, MSE)")
+        rep.add()
+        rep.add(_table(["workload (I,H,B,T)", *cells], rows))
+        rep.add()
 
 
 # ------------------------------------------------------------------------------------------ overhead
@@ -240,23 +273,15 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
     Ts = [250, 500, 1000] if args.quick else [250, 500, 1000, 2000, 4000]
     In, H, B = 16, 32, 4
     kind = "lstm"
-    have_rnn = mg_loop.rnn_layers_available()
     rows = []
     base = None
     for T in Ts:
         x, y, p = problems.make_problem(kind, In, H, B, T, "float32")
-        if have_rnn:
-            layer = mg_loop.make_rnn_layer(kind, p)
-            params = list(layer.parameters())
+        layer = mg_loop.make_rnn_layer(kind, p)
+        params = list(layer.parameters())
 
-            def fwd(x: np.ndarray = x, layer=layer) -> mg.Tensor:
-                return layer(mg.tensor(x))[0]
-        else:
-            P = mg_loop.make_params(p)
-            params = list(P.values())
-
-            def fwd(x: np.ndarray = x, P=P) -> mg.Tensor:
-                return mg_loop.forward_loop(kind, mg.tensor(x), P)
+        def fwd(x: np.ndarray = x, layer=layer) -> mg.Tensor:
+            return layer(mg.tensor(x))[0]
 
         def loss_of(out: mg.Tensor, y: np.ndarray = y) -> mg.Tensor:
             d = out - mg.tensor(y)
@@ -295,8 +320,7 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
         rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}", _fmt_ms(r),
                      f"{(f + b) / r:.2f}x", f"{after_fwd / 2**20:.1f}", f"{peak / 2**20:.1f}",
                      f"{peak / T / 1024:.1f}"])
-    rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, "
-            + ("rnn.LSTM" if have_rnn else "bench loop"))
+    rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, rnn.LSTM")
     rep.add()
     rep.add("Linear in T means constant us/step and KiB/step; 'vs linear' is (backward time / T) relative "
             "to the first row (1.00 = perfectly linear; on a shared machine +-30% is noise, and once the "
@@ -327,7 +351,7 @@ import minigrad as mg
 t1 = time.perf_counter()
 from bench import mg_loop, problems
 x, y, p = problems.make_problem("lstm", 32, 64, 16, 64, "float32")
-step = mg_loop.step_fn("lstm", x, y, p, "rnn" if mg_loop.rnn_layers_available() else "loop")
+step = mg_loop.step_fn("lstm", x, y, p, "rnn")
 t2 = time.perf_counter()
 step()
 t3 = time.perf_counter()
@@ -414,6 +438,10 @@ def main(args: argparse.Namespace) -> int:
         rep.add("## Train steps")
         rep.add()
         bench_steps(args, rep)
+    if "cells" in sections:
+        rep.add("## Every registered cell")
+        rep.add()
+        bench_cells(args, rep)
     if "overhead" in sections:
         rep.add("## Engine overhead")
         rep.add()

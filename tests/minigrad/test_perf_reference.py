@@ -1,6 +1,6 @@
 """The bench's hand-written NumPy BPTT (bench/reference.py) is a correct reference: it matches central
-finite differences, and minigrad's graph (every bench path, and rnn's layers when present) gives the
-same loss and gradients on small sizes. Also a smoke run of the harness."""
+finite differences, and minigrad's graph (every bench path and rnn's layers) gives the same loss and
+gradients on small sizes. Also smoke runs of the harness."""
 
 import argparse
 import sys
@@ -51,8 +51,6 @@ def test_reference_relu_rnn_matches_finite_differences():
 @pytest.mark.parametrize("impl", ["loop", "loop-3node", "loop-unfused", "rnn", "rnn-unfused"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_minigrad_equals_reference(kind, impl):
-    if impl.startswith("rnn") and not mg_loop.rnn_layers_available():
-        pytest.skip("rnn.layers not available")
     x, y, p = problems.make_problem(kind, 3, 5, 2, 6, np.float64, seed=3)
     l_ref, g_ref = reference.train_step(kind, x, y, p)
     l_mg, g_mg = mg_loop.step_fn(kind, x, y, p, impl)()
@@ -102,5 +100,23 @@ def test_harness_smoke(tmp_path, monkeypatch):
                               write=False, out=str(out))
     assert run.main(args) == 0
     text = out.read_text()
-    assert "| tiny LSTM |" in text and "| tiny RNN |" in text
+    assert "| tiny LSTM |" in text and "| tiny RNN |" in text and "| tiny GRU |" not in text
     assert "### Targets (ratios from this run):" in text
+
+
+def test_cells_section_times_every_registered_cell(tmp_path, monkeypatch):
+    """The cells section runs every cell of rnn.CELLS (built-in or registered) through rnn.make_rnn."""
+    import rnn
+
+    monkeypatch.setitem(problems.WORKLOADS, "tiny", problems.Workload("tiny", 2, 3, 1, 3))
+    out = tmp_path / "r.md"
+    args = argparse.Namespace(quick=True, workloads="tiny", cells=None, dtypes="float64", reps=1,
+                              warmup=1, budget=0.0, threads=1, sections="cells", no_torch=True,
+                              write=False, out=str(out))
+    assert run.main(args) == 0
+    header = next(ln for ln in out.read_text().splitlines() if ln.startswith("| workload"))
+    assert [c.strip() for c in header.strip("|").split("|")][1:] == list(rnn.CELLS)
+    for c in rnn.CELLS:
+        assert np.isfinite(mg_loop.cell_step_fn(c, 2, 3, 1, 3, np.float64)())
+    with pytest.raises(SystemExit, match="--cells must be among"):
+        run.main(argparse.Namespace(**{**vars(args), "cells": "rnn,nope"}))
