@@ -159,6 +159,8 @@ class Function:
                 out = cls.forward(ctx, *[t.data for t in inputs], **params)
         if record:
             ctx.inputs = inputs
+            for t in inputs:
+                t._consumed = True
             if _state.anomaly:
                 ctx.stack = _user_stack()
         if type(out) is tuple:

@@ -2,10 +2,12 @@
 so that an update is never a silent wrong gradient:
 
 - a leaf that requires grad may be updated only under ``no_grad()`` (an optimiser step);
-- a tensor that is part of a recorded graph (it requires grad and grad mode is on) is not updated in
-  place: minigrad records no in-place ops, so this is an error that says to write ``x = x + y``;
-- a tensor that does not require grad, updated with one that does (``total += loss``), joins the
-  graph: its new value is recorded as the out-of-place op on a copy of its old value;
+- otherwise, in grad mode, an update that involves a tensor requiring grad (``loss += l`` on a graph
+  tensor, or ``total += loss`` on a plain one) is recorded as the out-of-place op on a copy of the
+  old value, and the tensor takes the result's place in the graph. minigrad's nodes find their inputs'
+  producers through the tensor objects, so that is only sound while no recorded op has used the
+  tensor yet: updating a graph tensor that an op already consumed is an error that says to write
+  ``x = x + y``;
 - every update bumps a version shared by the tensor and its views (reshape, transpose, slices,
   ``detach``); a node whose saved array was updated after it ran refuses to backward, naming the op.
 
@@ -33,9 +35,10 @@ def check_writable(t: Tensor, op: str) -> None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad (shape {t.shape} [{t.dtype}]) cannot be "
                            "updated in place while grad mode is on; do it inside `with mg.no_grad():` "
                            "(as an optimiser step does)")
-    raise RuntimeError(f"{op}: the tensor (shape {t.shape} [{t.dtype}], made by op '{t.node.name}') is "
-                       "part of the graph; minigrad records no in-place ops, write it out of place "
-                       "(x = x + y) or update a .detach()ed copy")
+    if t.consumed:
+        raise RuntimeError(f"{op}: the tensor (shape {t.shape} [{t.dtype}], made by op '{t.node.name}') is "
+                           "part of the graph and an op has already used it; minigrad cannot update it in "
+                           "place, write it out of place (x = x + y) or update a .clone()")
 
 
 def record_update(t: Tensor, op: str) -> None:
@@ -54,8 +57,10 @@ def update(t: Tensor, op: str, ufunc: Callable[..., Any] | None, other: Any,
     """``t <op>= other``: ``ufunc(t.data, other, out=t.data)`` (``ufunc`` None: copy ``other`` in),
     following the rules of the module docstring. Returns ``t``."""
     check_writable(t, op)
-    if _state.grad_enabled and isinstance(other, Tensor) and other.requires_grad:
-        new = out_of_place(Tensor(t.data.copy()), other)      # t joins the graph
+    if _state.grad_enabled and (t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+        old = Tensor._make(t.data.copy(), t.node, t.output_index)
+        old.requires_grad = t.requires_grad
+        new = out_of_place(old, other)                           # recorded; t takes its place
         _write(t, op, None, new.data)
         t.rebind(new)
     else:
@@ -72,5 +77,6 @@ def _write(t: Tensor, op: str, ufunc: Callable[..., Any] | None, value: Any) -> 
             ufunc(t.data, value, out=t.data, casting="same_kind")
     except (TypeError, ValueError) as exc:  # dtype casting, broadcasting, read-only memory
         v = np.asarray(value)
-        raise type(exc)(f"{op}: cannot update a tensor of shape {t.shape} [{t.dtype}] in place with "
-                        f"a value of shape {v.shape} [{v.dtype}]: {exc}") from None
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(f"{op}: cannot update a tensor of shape {t.shape} [{t.dtype}] in place with a value "
+                   f"of shape {v.shape} [{v.dtype}]: {exc}") from None

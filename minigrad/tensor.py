@@ -30,6 +30,7 @@ class Tensor:
 
     __slots__ = (
         "__weakref__",
+        "_consumed",
         "_hooks",
         "_idx",
         "_node",
@@ -54,6 +55,7 @@ class Tensor:
         self._idx = 0
         self._hooks: list | None = None
         self._vbox: list | None = None
+        self._consumed = False
         self.name = name
         self._scope = _state.scope
         if requires_grad:
@@ -70,6 +72,7 @@ class Tensor:
         t._idx = idx
         t._hooks = None
         t._vbox = None
+        t._consumed = False
         t.name = None
         t._scope = _state.scope
         return t
@@ -106,6 +109,11 @@ class Tensor:
     def output_index(self) -> int:
         """Which output of its node this tensor is (0 but for multi-output ops such as ``split``)."""
         return self._idx
+
+    @property
+    def consumed(self) -> bool:
+        """Whether a recorded op has taken this tensor as an input (``minigrad.inplace`` needs it)."""
+        return self._consumed
 
     @property
     def is_leaf(self) -> bool:
@@ -203,7 +211,7 @@ class Tensor:
 
     def rebind(self, other: Tensor) -> None:
         """Become ``other``'s position in the graph (after an in-place update recorded out of place;
-        only for a tensor that did not require grad, so no recorded node routes a gradient to it)."""
+        only for a tensor no recorded op has consumed, so no node routes a gradient through it)."""
         self._node, self._idx = other._node, other._idx
         self.requires_grad = other.requires_grad
         if other._node is not None:

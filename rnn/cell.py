@@ -81,8 +81,26 @@ class Cell(Module):
         return (mg.zeros((batch, self.hidden_size), dtype=dtype),)
 
     def forward(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        """One time step: x (B, input_size) and the state tuple -> the new state tuple."""
+        """One time step: x (B, input_size) and the state tuple -> the new state tuple (for a cell
+        that hoists its input projection: ``step(project(x), state)``)."""
+        if self.hoists_input():
+            return self.step(self.project(x), state)
         raise NotImplementedError(f"{type(self).__name__}.forward(x, state) is not defined")
+
+    def reset_parameters(self, rng: np.random.Generator | None = None, dtype: Any = None) -> None:
+        """Re-draw every parameter (in place: identity and name kept) from a fresh cell built with the
+        factory signature ``type(self)(input_size, hidden_size, rng=rng, dtype=dtype)``; a cell with
+        another constructor overrides this."""
+        try:
+            twin = type(self)(self.input_size, self.hidden_size, rng=rng,
+                              dtype=self.dtype if dtype is None else dtype)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}.reset_parameters: the default rebuilds the cell as "
+                            f"{type(self).__name__}(input_size, hidden_size, rng=, dtype=), which failed "
+                            f"({exc}); define reset_parameters on the cell") from None
+        new = dict(twin.named_parameters())
+        for name, p in self.named_parameters():
+            p.data, p.grad = new[name].data, None
 
     def output(self, state: tuple[Tensor, ...]) -> Tensor:
         """The step's output: ``state[0]``."""

@@ -293,6 +293,8 @@ class Recurrent(Module):
         else:
             inputs, step = (x.unbind(0) if seq_len > 1 else (x.squeeze(0),)), cell.forward
         state = cell.init_state(batch, self.dtype) if init is None else init
+        _name_leaves(inputs, "input")  # drawings label leaves by name (x_t and h_0 may look alike)
+        _name_leaves(state, "initial state")
         hooks = self._step_hooks
         outs: list[Tensor | None] = [None] * seq_len
         # The loop records O(T) graph objects and no reference cycles, so the cyclic GC is paused
@@ -302,7 +304,7 @@ class Recurrent(Module):
                 enter(t + t0)
                 new = step(inputs[t], state)
                 if type(new) is not tuple or len(new) != len(state):
-                    new = self._as_state(new, cell, len(state))
+                    new = self._as_state(new, cell, len(state), step)
                 if mask is None:
                     state = new
                     outs[t] = cell.output(new)
@@ -315,11 +317,19 @@ class Recurrent(Module):
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
         return out, state
 
-    def _as_state(self, new: Any, cell: Cell, n: int) -> tuple[Tensor, ...]:
-        """A step's result as a state tuple, or a clear error."""
+    def _as_state(self, new: Any, cell: Cell, n: int, step: Callable[..., Any]) -> tuple[Tensor, ...]:
+        """A step's result as a state tuple, or a clear error naming the method that returned it."""
         if isinstance(new, (tuple, list)) and len(new) == n and all(isinstance(s, Tensor) for s in new):
             return tuple(new)
-        raise TypeError(f"{self.scope_name}: {type(cell).__name__}.forward(x, state) must return the new "
+        what = "step(p, state)" if step.__name__ == "step" else "forward(x, state)"
+        raise TypeError(f"{self.scope_name}: {type(cell).__name__}.{what} must return the new "
                         f"state as a tuple of {n} tensor(s) (like init_state), got {type(new).__name__}"
                         + (f" of length {len(new)}" if isinstance(new, (tuple, list)) else "")
                         + (" (wrap it: return (h,))" if isinstance(new, Tensor) else ""))
+
+
+def _name_leaves(ts: Any, name: str) -> None:
+    """Name the unnamed leaves among ``ts`` (the pieces are this layer's own tensors)."""
+    for t in ts:
+        if t.node is None and t.name is None:
+            t.name = name

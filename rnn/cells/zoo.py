@@ -46,20 +46,13 @@ State = tuple[Tensor, ...]
 
 
 class ZooCell(Cell):
-    """What the zoo's cells share: drawing parameters and re-drawing them."""
+    """What the zoo's cells share: drawing their parameters."""
 
     def uniform(self, rng: np.random.Generator | None, dtype: Any) -> Callable[..., Parameter]:
         """``draw(*shape)``: a new Parameter from U(−1/√H, 1/√H) in ``dtype`` (float32/float64)."""
         dt = float_dtype(type(self).__name__, dtype)
         rng = mg.default_rng() if rng is None else rng
         return lambda *shape: uniform_init(shape, self.hidden_size, rng, dt)
-
-    def reset_parameters(self, rng: np.random.Generator | None = None, dtype: Any = None) -> None:
-        """Re-draw every parameter as the constructor does; each keeps its identity and name."""
-        twin = type(self)(self.input_size, self.hidden_size, rng=rng,
-                          dtype=self.dtype if dtype is None else dtype)
-        for p, q in zip(self.parameters(), twin.parameters()):
-            p.data, p.grad = q.data, None
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
@@ -119,9 +112,6 @@ class IndRNN(ZooCell):
         a = p + self.u * h
         return (a.relu() if self.nonlinearity == "relu" else a.tanh(),)
 
-    def forward(self, x: Tensor, state: State) -> State:
-        return self.step(self.project(x), state)
-
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
 
@@ -167,9 +157,6 @@ class PeepholeLSTM(ZooCell):
         c = f * c + i * a_g.tanh()
         o = (a_o + self.p_o * c).sigmoid()
         return o * c.tanh(), c
-
-    def forward(self, x: Tensor, state: State) -> State:
-        return self.step(self.project(x), state)
 
 
 class LayerNormRNN(ZooCell):
