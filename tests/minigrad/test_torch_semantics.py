@@ -59,7 +59,8 @@ def test_dim_and_axis_keepdim_and_keepdims_are_both_accepted():
     for a, b in [(x.sum(dim=1), x.sum(axis=1)),
                  (x.mean(1, keepdim=True), x.mean(axis=1, keepdims=True)),
                  (x.softmax(dim=0), x.softmax(axis=0)), (mg.stack([x, x], dim=1), mg.stack([x, x], axis=1)),
-                 (mg.cat([x, x], dim=1), mg.concatenate([x, x], axis=1)), (x.argmax(dim=1), x.argmax(axis=1))]:
+                 (mg.cat([x, x], dim=1), mg.concatenate([x, x], axis=1)),
+                 (x.argmax(dim=1), x.argmax(axis=1))]:
         np.testing.assert_array_equal(a.data, b.data)
     with pytest.raises(TypeError, match="dim= or axis=, not both"):
         x.sum(dim=0, axis=1)
