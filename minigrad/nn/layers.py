@@ -12,7 +12,7 @@ from .. import dtypes
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, ModuleList, check_device
+from .module import Module, ModuleList
 from .parameter import Parameter
 
 
@@ -24,7 +24,7 @@ class Linear(Module):
                  dtype: dtypes.DTypeLike = "float32", rng: np.random.Generator | None = None,
                  device: Any = None) -> None:
         super().__init__()
-        check_device(device, "Linear")
+        dtypes.check_device(device, "Linear")
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got "
                              f"{in_features}, {out_features}")
@@ -56,7 +56,7 @@ class Embedding(Module):
                  dtype: dtypes.DTypeLike = "float32", rng: np.random.Generator | None = None,
                  device: Any = None) -> None:
         super().__init__()
-        check_device(device, "Embedding")
+        dtypes.check_device(device, "Embedding")
         if num_embeddings <= 0 or embedding_dim <= 0:
             raise ValueError(f"Embedding: sizes must be positive, got {num_embeddings}, {embedding_dim}")
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:

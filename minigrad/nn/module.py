@@ -39,18 +39,6 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-def check_device(device: Any, fn: str) -> None:
-    """Accept ``None``, ``"cpu"``, ``"cpu:0"`` or a device object whose ``type`` is ``"cpu"`` (PyTorch's
-    ``torch.device("cpu")``); anything else is a ``ValueError``: minigrad computes on the CPU only."""
-    if device is None:
-        return
-    kind = getattr(device, "type", device)
-    if isinstance(kind, str) and kind.split(":")[0].strip().lower() == "cpu":
-        return
-    raise ValueError(f"{fn}: minigrad runs on the CPU only; device {str(device)!r} is not available "
-                     "(use 'cpu' or leave the device out)")
-
-
 def _to_args(owner: str, args: tuple, kwargs: dict[str, Any]) -> Any:
     """The dtype in a ``Module.to(...)`` call (None if only a device was given); checks the device."""
     bad = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
@@ -63,24 +51,12 @@ def _to_args(owner: str, args: tuple, kwargs: dict[str, Any]) -> Any:
             continue
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif _is_device(a):
+        elif dtypes.is_device(a):
             device = a
         else:
             dtype = a
-    check_device(device, f"{owner}.to")
+    dtypes.check_device(device, f"{owner}.to")
     return dtype
-
-
-def _is_device(a: Any) -> bool:
-    """A device argument: a str that is no dtype name ("cpu", "cuda:0"), or a ``torch.device``-like
-    object with a ``type``."""
-    if isinstance(a, str):
-        try:
-            np.dtype(a)
-        except TypeError:
-            return True
-        return False
-    return hasattr(a, "type") and not isinstance(a, (type, np.dtype))
 
 
 def _state_array(owner: str, key: str, v: Any, cur: np.ndarray) -> np.ndarray:
@@ -324,7 +300,7 @@ class Module:
 
     def cuda(self, device: Any = None) -> Module:
         """Always a ``ValueError``: minigrad runs on the CPU only."""
-        check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
+        dtypes.check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
         return self
 
     def double(self) -> Module:

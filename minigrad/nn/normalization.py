@@ -18,7 +18,7 @@ from .. import dtypes
 from ..ops.broadcast import ShapeError, describe
 from ..tensor import Tensor
 from . import _args as A
-from .module import Module, check_device
+from .module import Module
 from .parameter import Parameter
 
 __all__ = ["LayerNorm", "layer_norm"]
@@ -68,7 +68,7 @@ class LayerNorm(Module):
                  elementwise_affine: bool = True, bias: bool = True, device: Any = None,
                  dtype: dtypes.DTypeLike = "float32") -> None:
         super().__init__()
-        check_device(device, "LayerNorm")
+        dtypes.check_device(device, "LayerNorm")
         self.normalized_shape = _shape(normalized_shape, "LayerNorm")
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
