@@ -22,6 +22,7 @@ from .. import dtypes
 from ..ops.broadcast import ShapeError
 from ..tensor import Tensor
 from .parameter import Parameter
+from .utils import grad_array, set_grad
 
 
 class StateDictError(KeyError):
@@ -181,6 +182,10 @@ class Module:
             del self._flat[name]
             raise ValueError(f"register_module: {type(self).__name__} already has entries named {clash}")
 
+    def add_module(self, name: str, module: Module) -> None:
+        """PyTorch's other name for ``register_module(name, module)``."""
+        self.register_module(name, module)
+
     def _entries(self, kind: str, prefix: str = "") -> Iterator[tuple[str, Module, str, Any]]:
         """``(key, owner module, attribute name, value)`` for every parameter (``kind="_params"``) or
         buffer (``"_buffers"``), depth first in assignment order; children registered with a suffix
@@ -261,10 +266,15 @@ class Module:
         """Evaluation mode (``train(False)``); returns self."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``.grad`` to None (PyTorch's default), or to zeros in place with
+        ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            g = grad_array(p)
+            if set_to_none or g is None:
+                p.grad = None
+            else:
+                set_grad(p, np.zeros_like(g))
 
     def requires_grad_(self, flag: bool = True) -> Module:
         for p in self.parameters():

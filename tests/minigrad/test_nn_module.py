@@ -456,3 +456,17 @@ def test_load_state_dict_accepts_pytorch_tensors_and_array_likes():
     with pytest.raises(TypeError, match=r"'bias' is a str.*\.numpy\(\)"):
         lin.load_state_dict({"weight": w, "bias": "zeros"})
     np.testing.assert_array_equal(lin.weight.data, w * 2)        # nothing changed by the failures
+
+
+def test_zero_grad_set_to_none_or_zeros_and_add_module():
+    lin = nn.Linear(2, 2)
+    lin(mg.ones(1, 2)).sum().backward()
+    g = np.asarray(lin.weight.grad)
+    lin.zero_grad(set_to_none=False)                       # zeros, in place (PyTorch's grad.zero_())
+    assert lin.weight.grad is not None and np.all(np.asarray(lin.weight.grad) == 0)
+    assert np.all(g == 0)
+    lin.zero_grad()
+    assert lin.weight.grad is None and lin.bias.grad is None
+    seq = nn.Module()
+    seq.add_module("fc", lin)
+    assert seq.fc is lin and [n for n, _ in seq.named_parameters()] == ["fc.weight", "fc.bias"]
