@@ -56,6 +56,12 @@ def _freed_error(node: Node) -> RuntimeError:
     )
 
 
+def _readonly(g: np.ndarray) -> np.ndarray:
+    v = g.view()
+    v.flags.writeable = False
+    return v
+
+
 def _check_versions(node: Node) -> None:
     """Refuse to differentiate a node an array of which was updated in place after it ran (the
     version counter of ``minigrad.inplace``), as PyTorch does."""
@@ -137,6 +143,8 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
         if owned:  # the op may keep or return these arrays: they are no longer ours to add into
             for g in gl:
                 owned.discard(id(g))
+        if not node.fn.builtin:
+            gl = [None if g is None else _readonly(g) for g in gl]
         in_grads = node.fn.backward(node, gl) if node.multi else node.fn.backward(node, gl[0])
         if type(in_grads) is not tuple and type(in_grads) is not list:
             in_grads = (in_grads,)

@@ -125,6 +125,14 @@ class Function:
     #: True for ops whose outputs may be views of their first input (reshape, transpose, ...): an
     #: in-place update of one is an update of the other (they share a version box).
     view: ClassVar[bool] = False
+    #: set per class: minigrad's own ops (tested never to write into an incoming gradient) get the
+    #: engine's arrays; a user's op gets read-only views, so an in-place ``g *= 2`` in its backward is
+    #: a loud error rather than a corrupted gradient of a sibling branch that shares the array
+    builtin: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.builtin = cls.__module__.startswith("minigrad.")
 
     @staticmethod
     def forward(ctx: Node, *arrays: np.ndarray, **params: Any) -> np.ndarray | tuple[np.ndarray, ...]:

@@ -169,6 +169,15 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.3f}"``), as in PyTorch."""
+        return format(self.data.item(), spec) if self.data.ndim == 0 else format(str(self), spec)
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        if self.data.ndim:
+            raise TypeError(f"round() of a tensor of shape {self.shape}; use mg.round or .data.round()")
+        return round(self.data.item(), ndigits)
+
     # ----------------------------------------------------------------- autograd
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not dtypes.is_float(self.data.dtype):
@@ -277,8 +286,10 @@ class Tensor:
     def __le__(self, o: Any) -> Tensor: return ops.less_equal(self, o)
     def __gt__(self, o: Any) -> Tensor: return ops.greater(self, o)
     def __ge__(self, o: Any) -> Tensor: return ops.greater_equal(self, o)
-    def __eq__(self, o: Any) -> Tensor: return ops.equal(self, o)  # type: ignore[override]
-    def __ne__(self, o: Any) -> Tensor: return ops.not_equal(self, o)  # type: ignore[override]
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        return ops.equal(self, o) if _comparable(o) else NotImplemented
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return ops.not_equal(self, o) if _comparable(o) else NotImplemented
 
     # ----------------------------------------------------------------- in-place (minigrad.inplace)
     def __iadd__(self, o: Any) -> Tensor: return _inplace.update(self, "+=", np.add, o, ops.add)
@@ -453,6 +464,12 @@ class Tensor:
         return Tensor(np.full(tuple(size), fill_value, self.dtype if dtype is None else dtype))
     def new_tensor(self, data: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
         return Tensor(np.array(data, self.dtype if dtype is None else dtype))
+
+
+def _comparable(o: Any) -> bool:
+    """Operands ``==`` compares elementwise; anything else (``pytest.approx``, None, a string) gets
+    ``NotImplemented``, so Python asks the other side."""
+    return isinstance(o, (Tensor, np.ndarray, np.generic, int, float, list, tuple))
 
 
 def _shape_arg(size: tuple) -> tuple[int, ...]:

@@ -208,7 +208,7 @@ def tbptt(model: Callable[..., tuple[Any, Any]], inputs: Any, targets: Any,
             optimizer.zero_grad()
         loss.backward()
         if clip is not None:
-            res.grad_norms.append(clip_grad_norm_(params, clip))
+            res.grad_norms.append(float(clip_grad_norm_(params, clip)))
         if optimizer is not None:
             optimizer.step()
         res.losses.append(float(loss.item()))

@@ -39,19 +39,6 @@ def set_grad(p: Tensor, arr: np.ndarray) -> None:
         p.grad = arr
 
 
-class NormTensor(Tensor):
-    """The 0-d Tensor ``clip_grad_norm_`` returns. Also formats and rounds like a number
-    (``f"{norm:.3f}"``, ``round(norm, 4)``), as PyTorch's 0-d tensors do."""
-
-    __slots__ = ()
-
-    def __format__(self, spec: str) -> str:
-        return format(self.data.item(), spec) if self.ndim == 0 else super().__format__(spec)
-
-    def __round__(self, ndigits: int | None = None) -> Any:
-        return round(self.data.item(), ndigits)
-
-
 def _params(parameters: Tensor | Iterable[Tensor], fn: str) -> list[Tensor]:
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for p in ps:
@@ -118,7 +105,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
                 done.add(id(g))
                 with np.errstate(invalid="ignore", over="ignore"):
                     set_grad(p, (g * np.asarray(coef, g.dtype)).astype(g.dtype, copy=False))
-    return NormTensor(np.asarray(total, dt))
+    return Tensor(np.asarray(total, dt))
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

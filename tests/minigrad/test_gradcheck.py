@@ -297,12 +297,6 @@ def test_watching_restores_the_ops() -> None:
     assert [n.fn.__module__ for n in nodes] == ["minigrad.ops.elementwise", "minigrad.ops.arithmetic"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine (minigrad/autograd.py, not gradcheck): backward hands the same gradient array to several "
-    "ops (Add returns (g, g)) without making it read-only, so an op whose backward writes into its "
-    "incoming gradient corrupts a sibling branch: x.grad is 8 instead of 5 here. Fix: pass incoming "
-    "gradients as read-only arrays (g.flags.writeable = False before node.fn.backward) or copy before "
-    "a second use; then remove this xfail"))
 @pytest.mark.parametrize("k", [0, 1])
 def test_engine_protects_sibling_gradients_from_in_place_backward(k) -> None:
     x = x64([1.0, 2.0])
