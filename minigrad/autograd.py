@@ -196,7 +196,7 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
 def _apply_hooks(hooks: list, g: np.ndarray, where: str) -> np.ndarray:
     """Run ``hooks`` on ``g`` in order; a non-None return replaces ``g`` (same shape, g's dtype)."""
     for h in hooks:
-        r = h(g)
+        r = h(g) if getattr(h, "__minigrad_retain__", False) else h(Tensor._make(_readonly(g), None, 0))
         if r is not None:
             r = np.asarray(r.data if isinstance(r, Tensor) else r, dtype=g.dtype)
             if r.shape != g.shape:
@@ -221,7 +221,10 @@ def _finish_leaves(leaf: dict[int, list], owned: set[int]) -> None:
             if new is not g:
                 owned.discard(id(new))
                 g = new
-        if t.grad is None:
-            t.grad = g if id(g) in owned else g.copy()
+        cur = t._grad
+        if cur is None:
+            t._grad = Tensor._make(g if id(g) in owned else g.copy(), None, 0)
+        elif cur.data.shape == g.shape and cur.data.dtype == g.dtype and cur.data.flags.writeable:
+            cur.data += g  # accumulate in place: the same .grad Tensor, as in PyTorch
         else:
-            t.grad = np.asarray(t.grad + g)  # an ndarray also for 0-d grads
+            t._grad = Tensor(np.asarray(cur.data + g))

@@ -137,6 +137,8 @@ def _watch(outs: list[Tensor]) -> Iterator[None]:
     nodes, leaves = _graph(outs)
     originals = [n.fn for n in nodes]
     grads = [t.grad for t in leaves]
+    for t in leaves:  # backward accumulates into .grad in place: keep the caller's out of reach
+        t.grad = None
     try:
         for n in nodes:
             n.fn = _watched(n.fn)
@@ -307,6 +309,8 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
             warnings.warn(f"gradcheck: {t.shape} input is {t.dtype}; finite differences need float64 "
                           "to be accurate", RuntimeWarning, stacklevel=2)
     saved = [t.grad for t in targets]
+    for t in targets:
+        t.grad = None
     try:
         outs = _outputs(fn, inputs)
         _check_deterministic(fn, inputs, _flat(outs), eps, atol, rtol)

@@ -23,7 +23,7 @@ Axis = int | tuple[int, ...] | None
 class Tensor:
     """A node value in the graph.
 
-    ``data``: the ndarray; ``grad``: ndarray or None (filled by ``backward`` for leaves that require grad
+    ``data``: the ndarray; ``grad``: a Tensor or None (filled by ``backward`` for leaves that require grad
     and for tensors that called ``retain_grad``); ``requires_grad``; ``node``: the op application that
     produced it (None for leaves); ``scope``: the ``mg.scope`` names active when it was made.
     """
@@ -37,7 +37,7 @@ class Tensor:
         "_scope",
         "_vbox",
         "data",
-        "grad",
+        "_grad",
         "name",
         "requires_grad",
     )
@@ -49,7 +49,7 @@ class Tensor:
             data = data.data
         arr = dtypes.as_array(data, dtype)
         self.data = arr
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | None = None
         self.requires_grad = False
         self._node: Node | None = None
         self._idx = 0
@@ -66,7 +66,7 @@ class Tensor:
         """Fast constructor used by ops (no conversion, no checks)."""
         t = object.__new__(cls)
         t.data = data
-        t.grad = None
+        t._grad = None
         t.requires_grad = node is not None
         t._node = node
         t._idx = idx
@@ -179,6 +179,17 @@ class Tensor:
         return round(self.data.item(), ndigits)
 
     # ----------------------------------------------------------------- autograd
+    @property
+    def grad(self) -> Tensor | None:
+        """dL/d(self) accumulated by ``backward``: a Tensor without a graph (as in PyTorch), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor(np.asarray(value))
+        self._grad = value
+
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not dtypes.is_float(self.data.dtype):
             raise TypeError(f"requires_grad: only float32/float64 tensors can require grad, "
@@ -238,7 +249,7 @@ class Tensor:
         def _retain(g: np.ndarray) -> None:
             t = ref()
             if t is not None:
-                t.grad = g.copy() if t.grad is None else t.grad + g
+                t.grad = g.copy() if t._grad is None else t._grad.data + g
 
         _retain.__minigrad_retain__ = True  # type: ignore[attr-defined]
         if not any(getattr(h, "__minigrad_retain__", False) for h in self._hook_list()):
@@ -254,8 +265,9 @@ class Tensor:
             node.hooks = {}
         return node.hooks.setdefault(self._idx, [])
 
-    def register_hook(self, fn: Callable[[np.ndarray], np.ndarray | None]) -> RemovableHandle:
-        """Call ``fn(grad)`` when this tensor's gradient is computed; a non-None return replaces it.
+    def register_hook(self, fn: Callable[[Tensor], Any]) -> RemovableHandle:
+        """Call ``fn(grad)`` (a read-only Tensor) when this tensor's gradient is computed; a non-None
+        return (a Tensor or array) replaces it.
 
         Returns a handle whose ``remove()`` unregisters the hook.
         """
@@ -352,6 +364,23 @@ class Tensor:
     def matmul(self, o: Any) -> Tensor: return ops.matmul(self, o)
     def masked_fill(self, mask: Any, value: float) -> Tensor: return ops.masked_fill(self, mask, value)
     def clone(self) -> Tensor: return ops.clone(self)
+    def copy(self) -> Tensor:
+        """NumPy's name for ``clone``: a copy in its own memory that the gradient flows through."""
+        return ops.clone(self)
+    def all(self, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+            keepdims: bool | None = None, out: None = None) -> Tensor:
+        """Whether every entry (along ``dim``) is nonzero: a bool tensor, no gradient."""
+        if out is not None:
+            raise TypeError("Tensor.all: out= is not supported")
+        return Tensor(np.all(self.data, axis=ops.args.dim_arg("all", dim, axis),
+                             keepdims=ops.args.keepdim_arg("all", keepdim, keepdims)))
+    def any(self, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+            keepdims: bool | None = None, out: None = None) -> Tensor:
+        """Whether some entry (along ``dim``) is nonzero: a bool tensor, no gradient."""
+        if out is not None:
+            raise TypeError("Tensor.any: out= is not supported")
+        return Tensor(np.any(self.data, axis=ops.args.dim_arg("any", dim, axis),
+                             keepdims=ops.args.keepdim_arg("any", keepdim, keepdims)))
 
     # ----------------------------------------------------------------- reductions (dim= or axis=)
     def sum(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:

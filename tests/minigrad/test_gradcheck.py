@@ -93,11 +93,11 @@ def test_warns_on_float32_inputs() -> None:
 
 def test_restores_grad_and_data() -> None:
     x = x64([0.3, -0.7])
-    sentinel = np.array([10.0, 20.0])
+    sentinel = mg.tensor(np.array([10.0, 20.0]))
     x.grad = sentinel
     before = x.data.copy()
     mg.gradcheck(lambda t: t.sigmoid() * t, [x])
-    assert x.grad is sentinel
+    assert x.grad is sentinel and x.grad.tolist() == [10.0, 20.0]
     np.testing.assert_array_equal(x.data, before)
     y = x64([1.0, 2.0])
     mg.gradcheck(lambda t: t.exp(), [y], fast=True)
@@ -284,13 +284,14 @@ def test_watching_restores_the_ops() -> None:
     """Nodes built outside fn (here y's, captured by the closure) are watched while gradcheck runs and
     get their own op classes back afterwards, also when a backward failed."""
     x, w = x64([1.0, 2.0]), x64([0.5, -0.5])
-    w.grad = sentinel = np.array([7.0, 7.0])
+    w.grad = sentinel = mg.tensor(np.array([7.0, 7.0]))
     y = (w * 3.0).tanh()
     nodes = [y.node, y.node.inputs[0].node]
     before = [n.fn for n in nodes]
     assert mg.gradcheck(lambda t: t * y, [x])
     assert [n.fn for n in nodes] == before
     assert w.grad is sentinel                     # a leaf reached through the closure: .grad restored
+    assert w.grad.tolist() == [7.0, 7.0]          # ... and not accumulated into
     with pytest.raises(mg.GradcheckError, match="in place"):
         mg.gradcheck(lambda t: InPlaceDoubler.apply(t * 1.0) + t * 3.0 + y, [x])
     assert [n.fn for n in nodes] == before
