@@ -31,13 +31,13 @@ class Tensor:
     __slots__ = (
         "__weakref__",
         "_consumed",
+        "_grad",
         "_hooks",
         "_idx",
         "_node",
         "_scope",
         "_vbox",
         "data",
-        "_grad",
         "name",
         "requires_grad",
     )
