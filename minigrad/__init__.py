@@ -50,5 +50,7 @@ __all__ = [
     "rand", "randn",
     "load", "save",
     "scope", "StepScopes", "current_scope", "find_step", "parse_step", "step_name", "step_scopes",
-    "tensor", "zeros", "zeros_like", *_ops_all,
+    "nn", "optim", "tensor", "zeros", "zeros_like", *_ops_all,
 ]
+
+from . import nn, optim  # noqa: E402  (``import minigrad`` gives ``minigrad.nn`` and ``minigrad.optim``)

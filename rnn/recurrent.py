@@ -31,6 +31,8 @@ sequence b starts at its own last step (as with PyTorch's packed sequences).
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -72,7 +74,7 @@ class Recurrent(Module):
             raise ValueError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{owner}: dropout={dropout} acts between layers, so it has no effect with "
-                          "num_layers=1", UserWarning, stacklevel=2)
+                          "num_layers=1", UserWarning, stacklevel=_caller_level())
         self.bidirectional = bool(bidirectional)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -326,6 +328,15 @@ class Recurrent(Module):
                         f"state as a tuple of {n} tensor(s) (like init_state), got {type(new).__name__}"
                         + (f" of length {len(new)}" if isinstance(new, (tuple, list)) else "")
                         + (" (wrap it: return (h,))" if isinstance(new, Tensor) else ""))
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside the rnn package (layers subclass Recurrent)."""
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _name_leaves(ts: Any, name: str) -> None:
