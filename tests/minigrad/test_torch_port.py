@@ -50,12 +50,14 @@ IDIOMS = {
     "state_dict_roundtrip": "m = nn.Linear(2, 2); m2 = nn.Linear(2, 2); m2.load_state_dict(m.state_dict())",
     "module_to_cpu_double": "m = nn.Linear(2, 2).to('cpu').double(); assert m.weight.dtype == torch.float64",
     "eval_train": "m = nn.Dropout(0.5); m.eval(); assert not m.training; m.train()",
-    "softmax_dim": "p = nn.functional.softmax(torch.randn(2, 3), dim=1); assert abs(float(p.sum()) - 2) < 1e-5",
+    "softmax_dim": ("p = nn.functional.softmax(torch.randn(2, 3), dim=1)\n"
+                    "assert abs(float(p.sum()) - 2) < 1e-5"),
     "masked_fill": "x = torch.zeros(2, 2).masked_fill(torch.tensor([[True, False], [False, True]]), -1.0)",
     "in_place_accumulate": ("w = torch.ones(2, requires_grad=True); loss = 0\n"
                             "for k in range(3):\n    loss += (w * k).sum()\nloss.backward()"),
     "unsqueeze_squeeze": "assert torch.zeros(3).unsqueeze(0).squeeze(0).shape == (3,)",
-    "permute_contiguous": "y = torch.zeros(2, 3, 4).permute(2, 0, 1).contiguous(); assert y.shape == (4, 2, 3)",
+    "permute_contiguous": ("y = torch.zeros(2, 3, 4).permute(2, 0, 1).contiguous()\n"
+                           "assert y.shape == (4, 2, 3)"),
     "topk": "v, i = torch.tensor([1., 5., 3.]).topk(2); assert i.tolist() == [1, 2]",
     "new_zeros": "h = torch.randn(2, 3).new_zeros(1, 2, 3); assert h.shape == (1, 2, 3)",
     "zeros_like": "z = torch.zeros_like(torch.ones(2, 2)); assert z.sum().item() == 0",

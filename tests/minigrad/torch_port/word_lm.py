@@ -4,9 +4,9 @@ holds no recurrent layers, rnn does). tests/minigrad/test_torch_port.py runs it.
 
 import math
 
-import minigrad as torch                      # was: import torch
-import minigrad.nn as nn                      # was: import torch.nn as nn
-import rnn                                    # was: (nn.LSTM lives in torch.nn)
+import minigrad as torch  # was: import torch
+import minigrad.nn as nn  # was: import torch.nn as nn
+import rnn  # was: (nn.LSTM lives in torch.nn)
 
 
 class RNNModel(nn.Module):
@@ -66,7 +66,8 @@ def main(epochs=4, lr=20.0, clip=0.25, bptt=8, seed=0, nlayers=1):
         model.train()
         total_loss = 0.0
         hidden = model.init_hidden(4)
-        for batch, i in enumerate(range(0, train_data.size(0) - 1, bptt)):
+        batches = 0
+        for i in range(0, train_data.size(0) - 1, bptt):
             data, targets = get_batch(train_data, i, bptt)
             model.zero_grad()
             hidden = repackage_hidden(hidden)
@@ -78,7 +79,8 @@ def main(epochs=4, lr=20.0, clip=0.25, bptt=8, seed=0, nlayers=1):
                 for p in model.parameters():
                     p.add_(p.grad, alpha=-lr)
             total_loss += loss.item()
-        losses.append(total_loss / (batch + 1))
+            batches += 1
+        losses.append(total_loss / batches)
         print(f"| epoch {epoch:3d} | loss {losses[-1]:5.2f} | ppl {math.exp(losses[-1]):8.2f}")
     return losses
 
