@@ -221,13 +221,11 @@ class Tensor:
         return box
 
     def share_version(self, views: Sequence[Tensor]) -> None:
-        """Make ``views`` (outputs of a view op, or a detached copy) share this tensor's version."""
+        """Make ``views`` (outputs of a view op, or a detached copy) share this tensor's version box.
+        Their own nodes are not owners: view ops save no arrays."""
         box = self.version_box()
         for v in views:
-            if np.may_share_memory(v.data, self.data):
-                v._vbox = box
-                if v._node is not None:
-                    box.append(weakref.ref(v._node))
+            v._vbox = box
 
     def rebind(self, other: Tensor) -> None:
         """Become ``other``'s position in the graph (after an in-place update recorded out of place;

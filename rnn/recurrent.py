@@ -295,7 +295,8 @@ class Recurrent(Module):
         else:
             inputs, step = (x.unbind(0) if seq_len > 1 else (x.squeeze(0),)), cell.forward
         state = cell.init_state(batch, self.dtype) if init is None else init
-        _name_leaves(inputs, "input")  # drawings label leaves by name (x_t and h_0 may look alike)
+        if not inputs[0].requires_grad:  # drawings label leaves by name (x_t and h_0 may look alike)
+            _name_leaves(inputs, "input")
         _name_leaves(state, "initial state")
         hooks = self._step_hooks
         outs: list[Tensor | None] = [None] * seq_len

@@ -399,10 +399,10 @@ def _ok(dt: np.dtype, *arrays: np.ndarray) -> bool:
 def _rec(op: str, h_prev: Any, w_hh: Any, G: int, H: int, B: int, dt: np.dtype, b_hh: Any = None
          ) -> tuple[Tensor, ...]:
     """Validate the folded recurrent inputs: h_prev (B, H), w_hh (G*H, H), b_hh (G*H,), one dtype."""
-    if type(h_prev) is Tensor and type(w_hh) is Tensor:  # fast path: a few comparisons
+    if type(h_prev) is Tensor and isinstance(w_hh, Tensor):  # fast path: a few comparisons
         hd, wd = h_prev.data, w_hh.data
         if (hd.dtype == dt and wd.dtype == dt and hd.shape == (B, H) and wd.shape == (G * H, H)
-                and (b_hh is None or (type(b_hh) is Tensor and b_hh.data.dtype == dt
+                and (b_hh is None or (isinstance(b_hh, Tensor) and b_hh.data.dtype == dt
                                       and b_hh.data.shape == (G * H,)))):
             return (h_prev, w_hh) if b_hh is None else (h_prev, w_hh, b_hh)
     if h_prev is None or w_hh is None:
