@@ -186,8 +186,12 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Any) -> None:
-        if value is not None and not isinstance(value, Tensor):
-            value = Tensor(np.asarray(value))
+        if value is not None:
+            if not isinstance(value, Tensor):
+                value = Tensor(np.asarray(value))
+            if value.shape != self.data.shape or value.dtype != self.data.dtype:
+                raise TypeError(f"grad: assigned a gradient of shape {value.shape} [{value.dtype}] to a "
+                                f"tensor of shape {self.shape} [{self.dtype}]")
         self._grad = value
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
@@ -322,19 +326,18 @@ class Tensor:
         return _inplace.update(self, "copy_", None, src, lambda old, new: new + old * 0)
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        _inplace.check_writable(self, "clamp_")
-        np.clip(self.data, min, max, out=self.data)
-        _inplace.record_update(self, "clamp_")
-        return self
+        return _inplace.update(self, "clamp_", lambda a, _, **kw: np.clip(a, min, max, out=kw["out"]),
+                               None, lambda old, _: ops.clip(old, min, max))
 
     def __setitem__(self, idx: Any, value: Any) -> None:
-        """``x[idx] = value`` in place (under the rules of ``minigrad.inplace``; no gradient flows
-        through the assignment, so a value that requires grad is an error in grad mode)."""
+        """``x[idx] = value`` in place (under the rules of ``minigrad.inplace``); the assignment is not
+        recorded, so in grad mode it is an error when the tensor or the value requires grad."""
         _inplace.check_writable(self, "setitem")
-        if _state.grad_enabled and isinstance(value, Tensor) and value.requires_grad:
-            raise RuntimeError("setitem: the value requires grad; item assignment is not recorded in "
-                               "the graph (build the tensor with mg.where / mg.cat, or assign under "
-                               "no_grad)")
+        graph_value = isinstance(value, Tensor) and value.requires_grad
+        if _state.grad_enabled and (self.requires_grad or graph_value):
+            raise RuntimeError("setitem: item assignment is not recorded in the graph, and the tensor or "
+                               "the value requires grad; build the tensor with mg.where / masked_fill / "
+                               "mg.cat, or assign under no_grad")
         v = value.data if isinstance(value, Tensor) else value
         try:
             self.data[ops.shape.index_tuple(idx)] = v

@@ -214,3 +214,27 @@ def test_setitem_and_dtype_errors():
         i += 0.5
     with pytest.raises(RuntimeError, match="value requires grad"):
         t[0] = leaf([1.0, 2.0, 3.0], np.float32)
+
+
+def test_unrecorded_in_place_ops_on_graph_tensors_are_recorded_or_refused():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    y.clamp_(max=3)                                 # recorded out of place (y not used by any op yet)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, 0.0])   # PyTorch's gradient
+    z = x * 2
+    with pytest.raises(RuntimeError, match="item assignment is not recorded"):
+        z[0] = 5.0
+
+
+def test_grad_assignment_is_checked():
+    w = leaf([1.0, 2.0])
+    w.grad = np.array([0.5, 0.5])                   # an array is wrapped
+    assert isinstance(w.grad, mg.Tensor)
+    with pytest.raises(TypeError, match=r"shape \(2,\) \[float32\] to a tensor of shape \(2,\) \[float64\]"):
+        w.grad = np.array([0.5, 0.5], np.float32)
+    with pytest.raises(TypeError, match="shape"):
+        w.grad = np.zeros(3)
+    g = w.grad
+    (w * w).sum().backward()
+    assert w.grad is g and w.grad.tolist() == [2.5, 4.5]     # accumulated in place
