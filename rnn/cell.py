@@ -37,7 +37,7 @@ from minigrad import Tensor
 from minigrad.dtypes import resolve as resolve_dtype
 from minigrad.nn import Module, Parameter
 
-__all__ = ["Cell", "check_size", "uniform_init"]
+__all__ = ["Cell", "as_tensor_of", "check_size", "uniform_init"]
 
 
 def check_size(owner: str, what: str, v: Any) -> int:
@@ -45,6 +45,17 @@ def check_size(owner: str, what: str, v: Any) -> int:
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
         raise ValueError(f"{owner}: {what} must be a positive int, got {v!r}")
     return int(v)
+
+
+def as_tensor_of(owner: str, v: Any, dtype: np.dtype, what: str) -> Tensor:
+    """``v`` as a Tensor of the parameters' ``dtype`` (arrays are cast, a Tensor of another dtype is a
+    ``TypeError`` naming the owner, the argument, its shape and both dtypes)."""
+    if not isinstance(v, Tensor):
+        v = Tensor(np.asarray(v, dtype=dtype))
+    if v.dtype != dtype:
+        raise TypeError(f"{owner}: {what} has dtype {v.dtype} (shape {v.shape}) but the parameters are "
+                        f"{dtype}; cast with .astype({str(dtype)!r})")
+    return v
 
 
 def uniform_init(shape: tuple[int, ...], hidden_size: int, rng: np.random.Generator | None = None,

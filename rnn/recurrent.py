@@ -43,7 +43,7 @@ import minigrad as mg
 from minigrad import RemovableHandle, Tensor
 from minigrad.nn import Module
 
-from .cell import Cell, check_size
+from .cell import Cell, as_tensor_of, check_size
 
 __all__ = ["Recurrent", "StepHook"]
 
@@ -154,12 +154,7 @@ class Recurrent(Module):
         return mg.ShapeError(f"{self.scope_name}: {msg}")
 
     def _tensor(self, v: Any, what: str) -> Tensor:
-        if not isinstance(v, Tensor):
-            v = Tensor(np.asarray(v, dtype=self.dtype))
-        if v.dtype != self.dtype:
-            raise TypeError(f"{self.scope_name}: {what} has dtype {v.dtype} (shape {v.shape}) but the "
-                            f"parameters are {self.dtype}; cast with .astype({str(self.dtype)!r})")
-        return v
+        return as_tensor_of(self.scope_name, v, self.dtype, what)
 
     def _state_labels(self, n: int) -> tuple[str, ...]:
         if self.state_names is not None:

@@ -19,7 +19,7 @@ from minigrad import Tensor
 from minigrad.dtypes import resolve as resolve_dtype
 from minigrad.nn import Parameter
 
-from ..cell import Cell, uniform_init
+from ..cell import Cell, as_tensor_of, uniform_init
 
 __all__ = ["TorchCell", "float_dtype", "is_zero_state"]
 
@@ -98,12 +98,7 @@ class TorchCell(Cell):
 
     # -- PyTorch's single-step call ------------------------------------------------------------------
     def _as_tensor(self, v: Any, what: str) -> Tensor:
-        if not isinstance(v, Tensor):
-            v = Tensor(np.asarray(v, dtype=self.dtype))
-        if v.dtype != self.dtype:
-            raise TypeError(f"{type(self).__name__}: {what} has dtype {v.dtype} but the parameters are "
-                            f"{self.dtype} (shape {v.shape}); cast with .astype({str(self.dtype)!r})")
-        return v
+        return as_tensor_of(type(self).__name__, v, self.dtype, what)
 
     def _input(self, x: Any) -> tuple[Tensor, bool]:
         """(x as (B, I), whether it was unbatched (I,))."""
