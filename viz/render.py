@@ -116,7 +116,8 @@ def render(graph: Any, path: str | os.PathLike, format: str | None = None, *,  #
     """Render ``graph`` (a ``graphviz.Digraph`` or DOT source) to ``path`` with Graphviz ``dot``.
 
     ``format`` is ``svg``, ``png``, ``pdf`` or ``dot`` (the source itself; no binary needed); by
-    default it is taken from the file extension of ``path``. The file is written atomically. Raises
+    default it is taken from the file extension of ``path``. The file is written atomically (a path
+that is a link, a device or a directory is refused with ``ValueError``). Raises
     :class:`RenderError` if ``dot`` is missing, times out (``timeout`` seconds) or crashes, and
     ``ValueError`` for an unknown format. Returns the path written.
     """
@@ -133,6 +134,11 @@ def render(graph: Any, path: str | os.PathLike, format: str | None = None, *,  #
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"render: the directory {str(parent)!r} of {str(path)!r} does not exist")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # the file is replaced atomically (a rename): that must never replace a link, a device or a
+        # directory (``-o /dev/stdout`` would swap the link for a regular file)
+        raise ValueError(f"render: {str(path)!r} exists and is not a regular file; write to a new "
+                         "or regular file (for the DOT text itself use graph.source)")
     data = pipe(graph, fmt, timeout=timeout, dot=dot)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     try:

@@ -235,3 +235,16 @@ def test_jupyter_display_svg(small_graph):
     assert list(bundle) == ["image/svg+xml"]
     ET.fromstring(bundle["image/svg+xml"].encode())
     assert os.environ.get("PATH")
+
+
+def test_render_refuses_links_devices_and_directories(tmp_path):
+    g = "digraph { a -> b }"
+    target = tmp_path / "real.dot"
+    target.write_text("keep")
+    link = tmp_path / "link.dot"
+    os.symlink(target, link)
+    for bad in (link, tmp_path, "/dev/null"):
+        with pytest.raises(ValueError, match="not a regular file"):
+            viz.render(g, bad, format="dot")
+    assert link.is_symlink() and target.read_text() == "keep"
+    assert os.path.islink("/dev/stdout") or not os.path.exists("/dev/stdout")
