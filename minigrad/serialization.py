@@ -1,5 +1,15 @@
 """Safe checkpoints: ``save(obj, path)`` / ``load(path)`` for nested containers of arrays and plain values.
 
+A dict of arrays (str keys, ``np.ndarray``/Tensor values: a ``state_dict``) is written as a standard
+safetensors file (https://github.com/huggingface/safetensors), readable without minigrad by
+``safetensors.numpy.load_file`` / ``safetensors.torch.load_file``; ``load`` of a safetensors file (ours
+or anyone's) returns a dict of arrays. ``save_safetensors`` / ``load_safetensors`` add string metadata.
+Before anything is allocated the safetensors header length is bounded (``max_header_bytes``), then the
+header is checked (dtypes, shapes, contiguous in-bounds offsets, the exact file size); files written by
+minigrad carry the SHA-256 of their data in the metadata (``minigrad.sha256``), checked on load.
+
+Anything else (nested dicts/lists/tuples with plain values) uses minigrad's own container, below.
+
 What can be saved: dicts (str or int keys), lists, tuples, ``np.ndarray`` (bool, int8..int64,
 uint8..uint64, float16/32/64), NumPy scalars, Tensors (saved as their array; loaded as ndarray), and
 Python None, bool, int, float, str. That covers ``model.state_dict()``, ``optimizer.state_dict()``,
@@ -54,12 +64,18 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_NDIM = 32
 _CHUNK = 1 << 20
+_EARLY_DIGEST = 64 * 1024
 
 #: Array dtypes a checkpoint may hold (little-endian ``dtype.str``).
 ALLOWED_DTYPES = frozenset({"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",
                             "<f2", "<f4", "<f8"})
 
-__all__ = ["ALLOWED_DTYPES", "CheckpointError", "load", "save"]
+__all__ = ["ALLOWED_DTYPES", "CheckpointError", "load", "load_safetensors", "save", "save_safetensors"]
+
+#: safetensors dtype names <-> NumPy dtypes (little-endian)
+ST_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "I16": "<i2", "U16": "<u2", "I32": "<i4",
+             "U32": "<u4", "I64": "<i8", "U64": "<u8", "F16": "<f2", "F32": "<f4", "F64": "<f8"}
+DIGEST_KEY = "minigrad.sha256"
 
 
 class CheckpointError(ValueError):
@@ -170,21 +186,48 @@ def _check_binary(f: Any, fn: str, method: str) -> None:
                         f"mode {mode!r}")
 
 
+def _is_array_dict(obj: Any) -> bool:
+    from .tensor import Tensor
+
+    return (isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) for k in obj)
+            and all(isinstance(v, (np.ndarray, Tensor)) for v in obj.values()))
+
+
 def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of arrays and plain values) to ``f``: a path, or a binary
     file object with ``write`` (``io.BytesIO``, ``open(..., "wb")``), written at its position.
 
-    Unsupported contents raise ``TypeError`` before anything is written. A path is written atomically:
-    on any failure the temporary file is removed and an existing checkpoint there is left intact. A file
-    object is written directly and flushed (not atomic, not closed: it stays the caller's)."""
+    A non-empty dict of str -> array/Tensor (a ``state_dict``) is written as safetensors; anything else
+    in minigrad's container. Unsupported contents, a target that is a directory or whose directory does
+    not exist raise before anything is written. A path is written atomically: on any failure the
+    temporary file is removed and an existing checkpoint there is left intact. A file object is written
+    directly and flushed (not atomic, not closed: it stays the caller's)."""
+    if _is_array_dict(obj):
+        save_safetensors(obj, f)
+        return
     header, arrays = _encode(obj)
+    _emit(f, "save", lambda out: _write_all(out, header, arrays))
+
+
+def _check_target(path: str, fn: str) -> None:
+    """Refuse a target that cannot be replaced by a file before any temporary file is written."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{fn}: {path} is a directory; give a file name inside it")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{fn}: the directory {directory} does not exist")
+
+
+def _emit(f: Any, fn: str, write: Any) -> None:
+    """Run ``write(file)`` on a file object, or atomically on a path (temp + fsync + rename)."""
     if not _is_path(f):
-        _check_binary(f, "save", "write")
-        _write_all(f, header, arrays)
+        _check_binary(f, fn, "write")
+        write(f)
         if callable(getattr(f, "flush", None)):
             f.flush()
         return
     path = os.fsdecode(f)
+    _check_target(path, fn)
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     while True:
@@ -196,7 +239,7 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
             continue
     try:
         with os.fdopen(fd, "wb") as out:
-            _write_all(out, header, arrays)
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -207,6 +250,34 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
             pass
         raise
     _fsync_dir(directory)
+
+
+def save_safetensors(tensors: dict[str, Any], f: str | os.PathLike[str] | BinaryIO,
+                     metadata: dict[str, str] | None = None) -> None:
+    """Write ``tensors`` (str -> array or Tensor) as a safetensors file with string ``metadata`` (plus
+    the SHA-256 of the data under ``minigrad.sha256``); atomically to a path, as ``save``."""
+    from safetensors.numpy import save as st_save
+
+    from .tensor import Tensor
+
+    if not isinstance(tensors, dict) or not all(isinstance(k, str) for k in tensors):
+        raise TypeError("save_safetensors: expected a dict with str keys")
+    meta = dict(metadata or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise TypeError("save_safetensors: metadata must map str to str")
+    enc, arrays = _Encoder(), {}
+    for k, v in tensors.items():
+        a = v.data if isinstance(v, Tensor) else v
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"save_safetensors: {k!r} is a {type(v).__name__}, not an array or Tensor")
+        enc.array(a, (k,))
+        arrays[k] = enc.arrays[-1]
+    blob = st_save(arrays, metadata=meta or None)
+    if arrays:
+        hlen = int.from_bytes(blob[:8], "little")
+        meta[DIGEST_KEY] = hashlib.sha256(blob[8 + hlen:]).hexdigest()
+        blob = st_save(arrays, metadata=meta)
+    _emit(f, "save", lambda out: _write(out, hashlib.sha256(), memoryview(blob)))
 
 
 def _fsync_dir(directory: str) -> None:
@@ -386,7 +457,15 @@ def _load_from(f: BinaryIO, fname: str, max_header_bytes: int) -> Any:
     start = f.tell()
     size = f.seek(0, os.SEEK_END) - start
     f.seek(start)
+    head = f.read(9)
+    f.seek(start)
+    if head[:len(MAGIC)] != MAGIC and len(head) == 9 and head[8:9] == b"{":
+        tensors, _ = _load_st(f, fname, size, max_header_bytes)
+        return tensors
     hlen = _read_prefix(f, fname, size, max_header_bytes)
+    if hlen > _EARLY_DIGEST:  # a big header costs time and memory to parse: check the digest first
+        _verify_digest(f, fname, start, size)
+        f.seek(start + _PREFIX.size)
     raw = f.read(hlen)
     if not isinstance(raw, bytes) or len(raw) != hlen:
         raise CheckpointError(f"load: {fname} is truncated (header)")
@@ -490,3 +569,103 @@ def _readinto(f: BinaryIO, buf: memoryview) -> int:
     data = f.read(len(buf))
     buf[:len(data)] = data
     return len(data)
+
+
+# ---------------------------------------------------------------------------- safetensors
+def load_safetensors(f: str | os.PathLike[str] | BinaryIO, max_header_bytes: int = MAX_HEADER_BYTES
+                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors (name -> writable ndarray, in file order) and the string metadata of a safetensors
+    file, validated before anything is allocated (see the module doc); ``CheckpointError`` otherwise."""
+    if _is_path(f):
+        fname = os.fsdecode(f)
+        with open(fname, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(0)
+            return _load_st(fh, fname, size, max_header_bytes)
+    _check_binary(f, "load", "read")
+    fname = str(getattr(f, "name", None) or f"<{type(f).__name__}>")
+    data = f.read()
+    if not isinstance(data, bytes):
+        raise TypeError(f"load: {fname} returned {type(data).__name__} from read(), not bytes")
+    return _load_st(io.BytesIO(data), fname, len(data), max_header_bytes)
+
+
+def _st_specs(header: Any, fname: str, data_len: int
+              ) -> list[tuple[str, np.dtype, tuple[int, ...], int, int]]:
+    """Check a parsed safetensors header: name -> dtype, shape, data_offsets tiling the data exactly."""
+    def fail(msg: str) -> CheckpointError:
+        return CheckpointError(f"load: {fname}: {msg}")
+
+    if not isinstance(header, dict):
+        raise fail("safetensors header must be a JSON object")
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise fail("safetensors __metadata__ must map str to str")
+    specs = []
+    for name, s in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(s, dict) or set(s) != {"dtype", "shape", "data_offsets"}:
+            raise fail(f"tensor {name[:100]!r} must have keys dtype, shape, data_offsets")
+        if s["dtype"] not in ST_DTYPES:
+            raise fail(f"tensor {name[:100]!r} has dtype {str(s['dtype'])[:20]!r}, which is not allowed "
+                       f"(allowed: {', '.join(ST_DTYPES)})")
+        shape, off = s["shape"], s["data_offsets"]
+        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+                or not all(_is_int(d) and 0 <= d < 2**62 for d in shape)):
+            raise fail(f"tensor {name[:100]!r} has invalid shape {str(shape)[:100]}")
+        dt = np.dtype(ST_DTYPES[s["dtype"]])
+        nbytes = math.prod(shape) * dt.itemsize
+        if (not isinstance(off, list) or len(off) != 2 or not all(_is_int(o) for o in off)
+                or not 0 <= off[0] <= off[1] <= data_len or off[1] - off[0] != nbytes):
+            raise fail(f"tensor {name[:100]!r} of shape {tuple(shape)} and dtype {dt} ({nbytes} bytes) has "
+                       f"data_offsets {str(off)[:100]} outside the {data_len} bytes of data or of the "
+                       "wrong size")
+        specs.append((name, dt, tuple(shape), off[0], off[1]))
+    specs.sort(key=lambda t: (t[3], t[4]))
+    end = 0
+    for name, _, _, b, e in specs:
+        if b != end:
+            raise fail(f"tensor {name[:100]!r} starts at byte {b}, expected {end} (tensors must tile the "
+                       "data without gaps or overlaps)")
+        end = e
+    if end != data_len:
+        raise fail(f"the tensors cover {end} bytes but the data section has {data_len} (trailing bytes)")
+    return specs
+
+
+def _load_st(f: BinaryIO, fname: str, size: int, max_header_bytes: int
+             ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    prefix = f.read(8)
+    if len(prefix) < 8:
+        raise CheckpointError(f"load: {fname} is truncated: {size} bytes")
+    hlen = int.from_bytes(prefix, "little")
+    if hlen > max_header_bytes:
+        raise CheckpointError(f"load: {fname}: safetensors header length {hlen} exceeds the limit of "
+                              f"{max_header_bytes} bytes")
+    if 8 + hlen > size:
+        raise CheckpointError(f"load: {fname} is truncated: the header alone needs {hlen} bytes but the "
+                              f"file has {size}")
+    raw = f.read(hlen)
+    header = _parse_header(raw, fname)
+    specs = _st_specs(header, fname, size - 8 - hlen)
+    meta = dict(header.get("__metadata__", {}))
+    digest = meta.pop(DIGEST_KEY, None)
+    data = f.read(size - 8 - hlen)
+    if len(data) != size - 8 - hlen:
+        raise CheckpointError(f"load: {fname} shrank while being read")
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise CheckpointError(f"load: {fname} is corrupted: SHA-256 digest mismatch")
+    from safetensors.numpy import load as st_load
+
+    try:
+        loaded = st_load(prefix + raw + data)
+    except Exception as exc:  # the package's own checks (after ours: should not happen)
+        raise CheckpointError(f"load: {fname}: not a valid safetensors file ({str(exc)[:200]})") from None
+    out = {}
+    for name, dt, shape, _, _ in specs:
+        a = loaded[name]
+        if a.dtype != dt or a.shape != shape:
+            raise CheckpointError(f"load: {fname}: tensor {name[:100]!r} read back as {a.dtype}{a.shape}")
+        out[name] = a if a.flags.writeable else a.copy()
+    return out, meta

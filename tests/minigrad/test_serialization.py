@@ -541,3 +541,84 @@ def test_text_mode_and_non_files_are_clear_errors(tmp_path):
     with pytest.raises(TypeError, match="cannot save"):       # contents checked before writing
         mg.save({"a": object()}, buf)
     assert buf.getvalue() == b""
+
+
+# ---------------------------------------------------------------------------- safetensors (issue 15)
+def test_dict_of_arrays_is_safetensors_readable_without_minigrad(tmp_path):
+    from safetensors.numpy import load_file
+
+    net = nn.Linear(3, 2)
+    mg.save(net.state_dict(), tmp_path / "w.safetensors")
+    back = load_file(str(tmp_path / "w.safetensors"))
+    assert sorted(back) == ["bias", "weight"]
+    np.testing.assert_array_equal(back["weight"], net.weight.data)
+    again = mg.load(tmp_path / "w.safetensors")
+    assert again["weight"].flags.writeable and again["weight"].dtype == net.weight.dtype
+
+
+def test_foreign_safetensors_file_loads(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"a": np.arange(4, dtype=np.int32), "b": np.ones((2, 0), np.float16)}, str(tmp_path / "f"))
+    back = mg.load(tmp_path / "f")
+    np.testing.assert_array_equal(back["a"], np.arange(4)) and back["b"].shape == (2, 0)
+
+
+def test_safetensors_metadata_round_trip_and_corruption(tmp_path):
+    p = tmp_path / "m.safetensors"
+    serialization.save_safetensors({"x": np.arange(6.0)}, p, {"k": "v"})
+    tensors, meta = serialization.load_safetensors(p)
+    assert meta == {"k": "v"} and tensors["x"].tolist() == list(range(6))
+    blob = bytearray(p.read_bytes())
+    blob[-3] ^= 1
+    p.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="digest mismatch"):
+        mg.load(p)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda h: h.update(x={"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}), "outside|wrong size"),
+    (lambda h: h.update(x={"dtype": "C64", "shape": [6], "data_offsets": [0, 48]}), "not allowed"),
+    (lambda h: h.update(x={"dtype": "F64", "shape": [-6], "data_offsets": [0, 48]}), "invalid shape"),
+    (lambda h: h.update(x={"dtype": "F64", "shape": [6]}), "must have keys"),
+    (lambda h: h.update(__metadata__={"k": 1}), "__metadata__"),
+    (lambda h: h.update(y={"dtype": "F64", "shape": [6], "data_offsets": [0, 48]}), "tile"),
+])
+def test_hostile_safetensors_headers(tmp_path, mutate, match):
+    h = {"x": {"dtype": "F64", "shape": [6], "data_offsets": [0, 48]}}
+    mutate(h)
+    hb = json.dumps(h).encode()
+    (tmp_path / "h").write_bytes(len(hb).to_bytes(8, "little") + hb + b"\0" * 48)
+    with pytest.raises(CheckpointError, match=match):
+        mg.load(tmp_path / "h")
+
+
+def test_safetensors_header_bound_checked_before_reading(tmp_path):
+    (tmp_path / "big").write_bytes((10**9).to_bytes(8, "little") + b"{" + b" " * 100)
+    with pytest.raises(CheckpointError, match="exceeds the limit"):
+        mg.load(tmp_path / "big", max_header_bytes=10**6)
+
+
+def test_big_header_is_parsed_only_after_the_digest(tmp_path, monkeypatch):
+    """Issue 15 item 2: a corrupted file with a large header is rejected before its JSON is parsed."""
+    path = tmp_path / "big"
+    mg.save({"pad": "x" * 200_000, "n": 1}, path)
+    blob = bytearray(path.read_bytes())
+    blob[-40] ^= 1
+    path.write_bytes(bytes(blob))
+    monkeypatch.setattr(serialization, "_parse_header",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("parsed before the digest")))
+    with pytest.raises(CheckpointError, match="digest mismatch"):
+        mg.load(path)
+
+
+@pytest.mark.parametrize("obj", [{"a": 1}, {"w": np.ones(3)}])
+def test_save_into_a_directory_fails_before_writing(tmp_path, obj):
+    """Issue 15 item 9: mg.save(obj, '/tmp') fails before any temporary file is written."""
+    before = os.listdir(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        mg.save(obj, tmp_path)
+    assert os.listdir(tmp_path) == before
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mg.save(obj, tmp_path / "no" / "ck")
+    assert os.listdir(tmp_path) == before
