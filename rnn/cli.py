@@ -9,10 +9,13 @@
     python -m rnn demo --out runs/main
 
 ``--cell`` takes any name in ``rnn.CELLS``: the built-in rnn, gru and lstm and every cell registered with
-``rnn.register_cell`` before ``main`` runs. Every argument is checked before anything is written: a bad
-one prints ``error: ...`` and exits with status 2, leaving no output directory behind. Ctrl-C during
-training saves a checkpoint, exits with 130, and ``train --resume --out DIR`` continues exactly where it
-stopped.
+``rnn.register_cell`` before ``main`` runs. Every argument is checked before anything is written. Every
+failure is one line ``error: ...`` on stderr and an exit status: 2 for bad input (an argument, a missing
+or invalid checkpoint, a run too big for memory; no output directory is left behind), 1 for a failure
+at run time (the run directory in use by another process, a full disk or read-only directory, out of
+memory, a diverged training, Graphviz failing). ``--debug`` (anywhere on the command line) shows the
+traceback instead. Ctrl-C during training saves a checkpoint, exits with 130, and
+``train --resume --out DIR`` continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -32,12 +35,20 @@ from .cells import CELLS
 from .tasks import TASKS
 from .tasks._threads import limit_blas_threads
 
-EXIT_ERROR = 2
+EXIT_ERROR = 2        # bad input: an argument, a checkpoint, a size that cannot fit
+EXIT_RUNTIME = 1      # failed at run time: directory in use, disk full, read-only, diverged, render failed
 EXIT_INTERRUPTED = 130
 
 
 class CLIError(Exception):
     """A bad argument or missing file: printed as ``error: ...``, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one ``error:`` line (no usage block) for a bad command line; status 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_ERROR, f"error: {message} (see {self.prog} --help)\n")
 
 
 # ----------------------------------------------------------------------------------------- argument types
@@ -107,7 +118,10 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--seed", type=_nonneg_int, help="seed of data and weights (default 0)")
     t.add_argument("--dtype", help="float32 | float64 (default float32)")
     t.add_argument("--out", "-o", required=True, help="output directory")
-    t.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="save every N steps (0: at end)")
+    t.add_argument("--checkpoint-every", type=_nonneg_int, default=0,
+                   help="also save every N steps (default 0: not by steps)")
+    t.add_argument("--checkpoint-minutes", type=_nonneg_float, default=None,
+                   help="also save when this many minutes passed since the last save (default 10; 0: no)")
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.mg")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress output")
@@ -207,10 +221,11 @@ def _add_experiment_demo(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     tasks = ", ".join(f"{k} ({v.summary})" for k, v in TASKS.items() if k != "memory")
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m rnn",
         description="Train, sample, evaluate and draw recurrent models (minigrad) on bundled tasks.",
-        epilog=f"tasks: {tasks}. cells: {', '.join(CELLS)}. Options left out take the task's tuned default.")
+        epilog=f"tasks: {tasks}. cells: {', '.join(CELLS)}. Options left out take the task's tuned default. "
+        "Exit status: 0 ok, 2 bad input, 1 failed at run time, 130 interrupted; --debug shows tracebacks.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_sample_evaluate(sub)
@@ -224,24 +239,28 @@ def _out_dir_for_new_run(out: str, overwrite: bool) -> Path:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise CLIError(f"--out {out} exists and is not a directory")
+    from .tasks.checkpoint import LEGACY
     from .tasks.trainer import CHECKPOINT
 
-    if (path / CHECKPOINT).exists() and not overwrite:
-        raise CLIError(f"--out {out} already holds a run ({CHECKPOINT}); pass --resume to continue it or "
-                       "--overwrite to start again")
+    for name in (CHECKPOINT, LEGACY):
+        if (path / name).exists() and not overwrite:
+            raise CLIError(f"--out {out} already holds a run ({name}); pass --resume to continue it or "
+                           "--overwrite to start again")
     return path
 
 
 def _config_from_args(a: argparse.Namespace) -> Any:
-    from .tasks.trainer import TrainConfig
+    from .tasks.trainer import TrainConfig, check_memory
 
     cfg = TrainConfig(task=a.task or "adding", cell=a.cell, hidden=a.hidden, layers=a.layers, bptt=a.bptt,
                       clip=a.clip, lr=a.lr, steps=a.steps, batch=a.batch, seq_len=a.seq_len,
                       seed=0 if a.seed is None else a.seed, optimizer=a.optimizer or "adam",
                       schedule=a.schedule, dtype=a.dtype or "float32", checkpoint_every=a.checkpoint_every)
+    if a.checkpoint_minutes is not None:
+        cfg.checkpoint_minutes = a.checkpoint_minutes
     try:
-        cfg.resolved()  # validation only
-    except ValueError as exc:
+        check_memory(cfg.resolved())  # validation only
+    except (ValueError, MemoryError) as exc:
         raise CLIError(str(exc)) from None
     return cfg
 
@@ -262,7 +281,7 @@ RUN_SETTINGS = ("task", "cell", "hidden", "layers", "bptt", "clip", "lr", "optim
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .tasks.trainer import CHECKPOINT, TrainConfig, TrainingInterrupted, train
+    from .tasks.trainer import CHECKPOINT, CheckpointInvalid, TrainConfig, TrainingInterrupted, train
 
     if a.resume:
         fixed = [f"--{k.replace('_', '-')}" for k in RUN_SETTINGS if getattr(a, k) is not None]
@@ -271,15 +290,19 @@ def cmd_train(a: argparse.Namespace) -> int:
                            f"combined with {', '.join(fixed or ['--overwrite'])} (only --steps, "
                            "--checkpoint-every and --quiet)")
         ck = Path(a.out) / CHECKPOINT
-        if not ck.is_file():
+        if not Path(a.out).is_dir():
             raise CLIError(f"--resume: no checkpoint at {ck}")
-        _load_checked(ck)
+        _load_checked(a.out)
         cfg = TrainConfig(steps=a.steps, checkpoint_every=a.checkpoint_every)
+        if a.checkpoint_minutes is not None:
+            cfg.checkpoint_minutes = a.checkpoint_minutes
     else:
         cfg = _config_from_args(a)
         _out_dir_for_new_run(a.out, a.overwrite)
     try:
         res = train(cfg, a.out, resume=a.resume, quiet=a.quiet)
+    except CheckpointInvalid as exc:
+        raise CLIError(str(exc)) from None
     except TrainingInterrupted as exc:
         print(f"\n{exc}; continue with: python -m rnn train --resume --out {a.out}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -304,7 +327,10 @@ def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
     from .tasks.trainer import restore
 
     ckpt = _load_checked(path)
-    cfg, task, model, _ = restore(ckpt)
+    try:
+        cfg, task, model, _ = restore(ckpt)
+    except ValueError as exc:  # CheckpointInvalid: the weights do not fit the model
+        raise CLIError(str(exc)) from None
     model.eval()
     return cfg, task, model, ckpt
 
@@ -449,10 +475,7 @@ def cmd_draw(a: argparse.Namespace) -> int:
         return 0
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        path = viz.render(graph, out, fmt, timeout=a.timeout)
-    except viz.RenderError as exc:
-        raise CLIError(str(exc)) from None
+    path = viz.render(graph, out, fmt, timeout=a.timeout)  # a RenderError: exit status 1
     print(f"wrote {path}")
     return 0
 
@@ -505,18 +528,49 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m rnn``; returns the exit status (0 ok, 2 bad arguments, 130 Ctrl-C)."""
+    """Entry point of ``python -m rnn``; returns the exit status (0 ok, 2 bad input, 1 failed at run
+    time, 130 Ctrl-C). Every failure is one ``error:`` line on stderr; ``--debug`` re-raises instead."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [x for x in args if x != "--debug"]
     parser = build_parser()
-    a = parser.parse_args(argv)
+    a = parser.parse_args(args)
     if a.command is None:
         parser.print_help()
         return EXIT_ERROR
     limit_blas_threads(1)
     try:
         return COMMANDS[a.command](a)
-    except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        status, msg = describe_failure(exc)
+        print(f"error: {msg}", file=sys.stderr)
+        return status
+
+
+def describe_failure(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one-line message of a failed command."""
+    from .tasks.rundir import RunDirBusy
+
+    one_line = " ".join(str(exc).split())
+    if isinstance(exc, CLIError):
+        return EXIT_ERROR, one_line
+    if isinstance(exc, RunDirBusy):
+        return EXIT_RUNTIME, one_line
+    if isinstance(exc, MemoryError):
+        return EXIT_RUNTIME, f"out of memory ({one_line or 'MemoryError'}); try a smaller --batch or --hidden"
+    if isinstance(exc, FloatingPointError):
+        return EXIT_RUNTIME, one_line
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EXIT_RUNTIME, f"{where}{exc.strerror}"
+    import viz
+
+    if isinstance(exc, viz.RenderError):
+        return EXIT_RUNTIME, one_line
+    return EXIT_RUNTIME, (f"{type(exc).__name__}: {one_line[:500]} (an internal error: run again with "
+                          "--debug for the traceback)")

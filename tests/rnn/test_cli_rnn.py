@@ -249,20 +249,41 @@ def test_not_a_checkpoint(tmp_path, capsys):
 
 
 def test_old_checkpoint_format_is_refused_naming_both_versions(tmp_path, capsys):
+    from minigrad.serialization import load_safetensors, save_safetensors
+
     run = tmp_path / "run"
     train(TrainConfig(task="adding", hidden=4, seq_len=4, batch=2, steps=1), run, quiet=True, evaluate=False)
     ckpt = load_checkpoint(run)
-    assert ckpt["format"] == FORMAT == "minigrad-rnn-checkpoint/2"
-    mg.save({**ckpt, "format": "minigrad-rnn-checkpoint/1"}, run / CHECKPOINT)
-    with pytest.raises(ValueError, match=r"format minigrad-rnn-checkpoint/1.*reads "
-                                         r"minigrad-rnn-checkpoint/2"):
+    assert ckpt["format"] == FORMAT == "minigrad-rnn-checkpoint/3"
+    tensors, meta = load_safetensors(run / CHECKPOINT)
+    save_safetensors(tensors, run / CHECKPOINT, {**meta, "format": "minigrad-rnn-checkpoint/2"})
+    with pytest.raises(ValueError, match=r"format minigrad-rnn-checkpoint/2.*reads "
+                                         r"minigrad-rnn-checkpoint/3"):
         load_checkpoint(run)
     for cmd in (["evaluate"], ["sample"], ["draw"]):
         assert main([*cmd, "--checkpoint", str(run)]) == 2
         err = capsys.readouterr().err
-        assert "minigrad-rnn-checkpoint/1" in err and "minigrad-rnn-checkpoint/2" in err
+        assert "minigrad-rnn-checkpoint/2" in err and "minigrad-rnn-checkpoint/3" in err
     assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 2
-    assert "minigrad-rnn-checkpoint/1" in capsys.readouterr().err
+    assert "minigrad-rnn-checkpoint/2" in capsys.readouterr().err
+
+
+def test_legacy_checkpoint_mg_run_is_refused_naming_its_format(tmp_path, capsys):
+    """A run directory of format /2 (checkpoint.mg, minigrad's container) is refused, never misread."""
+    run = tmp_path / "old"
+    run.mkdir()
+    mg.save({"format": "minigrad-rnn-checkpoint/2", "step": 1, "model": {}, "config": {}},
+            run / "checkpoint.mg")
+    before = sorted(p.name for p in run.iterdir())
+    for argv in (["evaluate", "--checkpoint", str(run)],
+                 ["evaluate", "--checkpoint", str(run / "checkpoint.mg")],
+                 ["train", "--resume", "--out", str(run), "--quiet"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "format minigrad-rnn-checkpoint/2" in err and "minigrad-rnn-checkpoint/3" in err, err
+    assert main(["train", *TINY, "--steps", "1", "--out", str(run)]) == 2
+    assert "already holds a run (checkpoint.mg)" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 def test_no_command_prints_help(capsys):
@@ -434,7 +455,7 @@ def test_draw_missing_dot_is_an_error_with_install_hint(tmp_path, capsys, monkey
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    assert main(["draw", "--cell", "rnn", "--steps", "2", "-o", str(tmp_path / "x.svg")]) == 2
+    assert main(["draw", "--cell", "rnn", "--steps", "2", "-o", str(tmp_path / "x.svg")]) == 1  # run time
     err = capsys.readouterr().err
     assert "not found on PATH" in err and "apt-get install graphviz" in err
     assert not (tmp_path / "x.svg").exists()
