@@ -351,3 +351,42 @@ def test_checkpoint_invalid_is_a_value_error():
     assert issubclass(CheckpointInvalid, ValueError)
     with pytest.raises(FileNotFoundError):
         load_checkpoint("/nonexistent/run")
+
+
+# --------------------------------------------------------------------------- safetensors, portable
+def test_model_safetensors_loads_without_minigrad(good_run):
+    """The weights load with safetensors.numpy alone, under PyTorch's names, equal to the model's."""
+    code = ("import sys, json; from safetensors.numpy import load_file; from safetensors import safe_open\n"
+            f"w = load_file({str(good_run / MODEL)!r})\n"
+            f"meta = safe_open({str(good_run / MODEL)!r}, 'np').metadata()\n"
+            "assert 'minigrad' not in sys.modules and 'rnn' not in sys.modules\n"
+            "print(json.dumps({k: list(v.shape) for k, v in w.items()})); print(meta['format'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    shapes = json.loads(r.stdout.splitlines()[0])
+    assert shapes["encoder.rnn.weight_ih_l0"] == [16, 2] and shapes["encoder.rnn.weight_hh_l0"] == [16, 4]
+    assert r.stdout.splitlines()[1] == "minigrad-rnn-checkpoint/3"
+    from rnn.tasks.trainer import restore
+
+    _, _, model, _ = restore(load_checkpoint(good_run))
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(load_safetensors(good_run / MODEL)[0][k], v)
+
+
+def test_model_safetensors_loads_into_torch_lstm(good_run):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    w = load_file(str(good_run / MODEL))
+    lstm = torch.nn.LSTM(2, 4, batch_first=True)
+    prefix = "encoder.rnn."
+    lstm.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+    head = torch.nn.Linear(4, 1)
+    head.load_state_dict({"weight": w["head.weight"], "bias": w["head.bias"]})
+    from rnn.tasks.trainer import restore
+
+    _, task, model, _ = restore(load_checkpoint(good_run))
+    x = task.batch(0, 3, "test")["x"]
+    ours = model(x).data
+    out, _ = lstm(torch.from_numpy(x))
+    np.testing.assert_allclose(head(out[:, -1]).detach().numpy(), ours, rtol=1e-5, atol=1e-6)
