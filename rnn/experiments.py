@@ -12,9 +12,10 @@ added with ``rnn.register_cell``) and each sequence length T of the ``adding`` t
    constant predictor's ~0.167.
 
 Writes into the output directory: ``vanishing.md`` (the table), ``vanishing.json`` (all numbers),
-``grad_norms.svg`` (r_t against t, log scale, one line per cell, one panel per T; hand-written SVG, no
-plotting library) and ``unrolled_<cell>.svg`` (the unrolled graph at initialisation coloured by gradient
-magnitude, via ``viz``).
+``grad_norms.png`` and ``grad_norms.svg`` (r_t against t, log scale, one line per cell, one panel per T,
+solid at initialisation and dashed after training; drawn with matplotlib, the ``plot`` extra:
+``pip install 'minigrad[plot]'``) and ``unrolled_<cell>.svg`` (the unrolled graph at initialisation
+coloured by gradient magnitude, via ``viz``). A progress bar over the runs is drawn on a terminal.
 """
 
 from __future__ import annotations
@@ -87,62 +88,63 @@ def table(rows: list[dict[str, Any]], steps: int) -> str:
     return head + body
 
 
-def svg_plot(curves: dict[int, dict[str, np.ndarray]], title: str) -> str:
-    """Hand-written SVG: one panel per T, ``log10(||dL/dh_t|| / ||dL/dh_T||)`` against t, a line per cell."""
+class PlottingUnavailableError(ImportError):
+    """Raised when a figure is asked for and matplotlib is not installed."""
+
+
+def require_matplotlib() -> Any:
+    """The ``matplotlib`` module, or ``PlottingUnavailableError`` saying how to install it."""
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure  # noqa: F401  (the object-oriented API: no pyplot, no backend)
+    except ImportError:
+        raise PlottingUnavailableError(
+            "the figures are drawn with matplotlib, which is not installed: pip install 'minigrad[plot]' "
+            "(or pip install matplotlib)") from None
+    return matplotlib
+
+
+def plot_grad_norms(curves: dict[int, dict[str, np.ndarray]], title: str,
+                    trained: dict[int, dict[str, np.ndarray]] | None = None) -> Any:
+    """A matplotlib ``Figure``: one panel per T, ``||dL/dh_t|| / ||dL/dh_T||`` against t on a log scale, one
+    line per cell (solid: ``curves``, at initialisation; dashed: ``trained``, after training, if given)."""
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
     Ts = sorted(curves)
-    pw, ph, ml, mr, mt, mb = 250, 200, 55, 15, 50, 45
-    W = ml + len(Ts) * (pw + mr) + 10
-    H = mt + ph + mb + 25
-    logs = [np.log10(np.maximum(c / c[-1], 1e-300)) for per in curves.values() for c in per.values()
-            if len(c) and c[-1] > 0]
-    finite = np.concatenate([v[np.isfinite(v)] for v in logs]) if logs else np.zeros(1)
-    lo = math.floor(min(finite.min(), -1.0))
-    hi = math.ceil(max(finite.max(), 0.0))
-    lo = max(lo, hi - 40)  # keep the axis readable
-
-    def y_of(v: float) -> float:
-        return mt + ph * (hi - min(max(v, lo), hi)) / (hi - lo)
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="Helvetica, Arial, sans-serif" font-size="11">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2:.0f}" y="18" text-anchor="middle" font-size="14">{_esc(title)}</text>']
-    step = max(1, math.ceil((hi - lo) / 8))
-    for i, T in enumerate(Ts):
-        x0 = ml + i * (pw + mr)
-        out.append(f'<rect x="{x0}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
-        out.append(f'<text x="{x0 + pw / 2:.0f}" y="{mt - 6}" text-anchor="middle">T = {T}</text>')
-        for e in range(lo, hi + 1, step):
-            y = y_of(e)
-            out.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-            if i == 0:
-                out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">1e{e}</text>')
-        for t in sorted({1, (T + 1) // 2, T}):
-            x = x0 + pw * (t - 1) / max(T - 1, 1)
-            out.append(f'<text x="{x:.1f}" y="{mt + ph + 14}" text-anchor="middle">{t}</text>')
-        out.append(f'<text x="{x0 + pw / 2:.0f}" y="{mt + ph + 30}" text-anchor="middle">time step t</text>')
-        for cell, c in curves[T].items():
-            if not len(c) or c[-1] <= 0:
-                continue
-            v = np.log10(np.maximum(c / c[-1], 1e-300))
-            pts = " ".join(f"{x0 + pw * k / max(len(v) - 1, 1):.1f},{y_of(float(val)):.1f}"
-                           for k, val in enumerate(v))
-            out.append(f'<polyline fill="none" stroke="{color(cell)}" stroke-width="1.8" '
-                       f'points="{pts}"><title>{_esc(label(cell))}, T={T}</title></polyline>')
-    out.append(f'<text x="14" y="{mt + ph / 2:.0f}" transform="rotate(-90 14 {mt + ph / 2:.0f})" '
-               'text-anchor="middle">||dL/dh_t|| / ||dL/dh_T||</text>')
-    lx = ml
-    for cell in dict.fromkeys(c for per in curves.values() for c in per):
-        out.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{H - 12}" y2="{H - 12}" stroke="{color(cell)}" '
-                   'stroke-width="2.5"/>')
-        out.append(f'<text x="{lx + 27}" y="{H - 8}">{_esc(label(cell))}</text>')
-        lx += 110
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    fig = Figure(figsize=(3.2 * len(Ts) + 0.8, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(Ts), sharey=True, squeeze=False)[0]
+    for ax, T in zip(axes, Ts):
+        for runs, style, when in ((curves, "-", "at init"), (trained or {}, "--", "trained")):
+            for cell, c in runs.get(T, {}).items():
+                c = np.asarray(c, dtype=np.float64)
+                if not len(c) or not c[-1] > 0:
+                    continue
+                r = np.maximum(c / c[-1], 1e-300)
+                ax.plot(np.arange(1, len(r) + 1), r, style, color=color(cell), lw=1.8,
+                        label=label(cell) + (f" ({when})" if trained else ""))
+        ax.set_yscale("log")
+        ax.set_title(f"T = {T}")
+        ax.set_xlabel("time step t")
+        ax.grid(True, which="major", color="#eeeeee")
+    axes[0].set_ylabel(r"$\|dL/dh_t\| \,/\, \|dL/dh_T\|$")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+    fig.suptitle(title)
+    return fig
 
 
-def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+def save_figure(fig: Any, stem: str | Path) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.svg`` (text kept as text, no date, stable
+    ids: the same figure gives the same file); returns both paths."""
+    mpl = require_matplotlib()
+    stem = Path(stem)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    with mpl.rc_context({"svg.hashsalt": "minigrad", "svg.fonttype": "none"}):
+        fig.savefig(paths[0], dpi=150, metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    return paths
 
 
 def draw_unrolled_at_init(cell: str, path: Path, steps: int = 8, hidden: int = 16, seed: int = 0) -> Path:
@@ -163,9 +165,12 @@ def draw_unrolled_at_init(cell: str, path: Path, steps: int = 8, hidden: int = 1
 def vanishing(out: str | Path, cells: Sequence[str] | None = None,
               lengths: Sequence[int] = (10, 50, 100, 200), steps: int = 300, hidden: int = 64,
               batch: int = 50, lr: float = 1e-2, seed: int = 0, quiet: bool = False,
-              draw: bool = True) -> dict[str, Any]:
+              draw: bool = True, plot: bool = True) -> dict[str, Any]:
     """Run the experiment (module doc) for ``cells`` (default: every registered cell); returns
-    ``{"rows", "table", "files"}``."""
+    ``{"rows", "table", "files"}``. A progress bar over the runs is drawn on a terminal unless ``quiet``.
+    ``plot=False`` skips the matplotlib figures; with ``plot=True`` and no matplotlib,
+    ``PlottingUnavailableError`` is raised before anything runs."""
+    from .tasks.progress import bar, write
     from .tasks.trainer import TrainConfig, train
 
     cells = list(CELLS) if cells is None else list(cells)
@@ -177,38 +182,45 @@ def vanishing(out: str | Path, cells: Sequence[str] | None = None,
     if steps < 0 or hidden < 1 or batch < 1 or lr <= 0:
         raise ValueError(f"vanishing: need steps >= 0, hidden >= 1, batch >= 1, lr > 0; got steps={steps}, "
                          f"hidden={hidden}, batch={batch}, lr={lr}")
+    if plot:
+        require_matplotlib()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     curves: dict[int, dict[str, np.ndarray]] = {}
-    for T in lengths:
-        for cell in cells:
-            t0 = time.perf_counter()
-            norms = grad_norms_at_init(cell, T, hidden, batch, seed)
-            curves.setdefault(T, {})[cell] = norms
-            ratio = _ratio(norms)
-            row: dict[str, Any] = {"cell": cell, "T": int(T), "ratio": ratio, "norms": norms.tolist(),
-                                   "ratio_trained": None, "mse": None, "baseline": 2 / 12}
-            if steps > 0:
-                cfg = TrainConfig(task="adding", cell=cell, hidden=hidden, lr=lr, steps=steps, batch=batch,
-                                  seq_len=int(T), seed=seed, clip=1.0)
-                res = train(cfg, out / "runs" / f"{cell}_T{T}", quiet=True)
-                row["mse"], row["baseline"] = res.result["metric"], res.result["baseline"]
-                trained = grad_norms(res.model, int(T), batch, seed)
-                row["ratio_trained"], row["norms_trained"] = _ratio(trained), trained.tolist()
-            rows.append(row)
-            if not quiet:
-                print(f"{label(cell):>8s} T={T:<4d} ratio {_fmt(ratio):>9s} -> "
-                      f"{_fmt(row['ratio_trained']) if row['ratio_trained'] is not None else '-':>9s}  MSE "
-                      f"{_fmt(row['mse']) if row['mse'] is not None else '-':>9s}  "
-                      f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr, flush=True)
+    trained_curves: dict[int, dict[str, np.ndarray]] = {}
+    runs = [(T, cell) for T in lengths for cell in cells]
+    for T, cell in bar(runs, total=len(runs), desc="vanishing", quiet=quiet, unit="run"):
+        t0 = time.perf_counter()
+        norms = grad_norms_at_init(cell, T, hidden, batch, seed)
+        curves.setdefault(T, {})[cell] = norms
+        ratio = _ratio(norms)
+        row: dict[str, Any] = {"cell": cell, "T": int(T), "ratio": ratio, "norms": norms.tolist(),
+                               "ratio_trained": None, "mse": None, "baseline": 2 / 12}
+        if steps > 0:
+            cfg = TrainConfig(task="adding", cell=cell, hidden=hidden, lr=lr, steps=steps, batch=batch,
+                              seq_len=int(T), seed=seed, clip=1.0)
+            res = train(cfg, out / "runs" / f"{cell}_T{T}", quiet=True)
+            row["mse"], row["baseline"] = res.result["metric"], res.result["baseline"]
+            trained = grad_norms(res.model, int(T), batch, seed)
+            row["ratio_trained"], row["norms_trained"] = _ratio(trained), trained.tolist()
+            trained_curves.setdefault(T, {})[cell] = trained
+        rows.append(row)
+        if not quiet:
+            write(f"{label(cell):>8s} T={T:<4d} ratio {_fmt(ratio):>9s} -> "
+                  f"{_fmt(row['ratio_trained']) if row['ratio_trained'] is not None else '-':>9s}  MSE "
+                  f"{_fmt(row['mse']) if row['mse'] is not None else '-':>9s}  "
+                  f"({time.perf_counter() - t0:.1f}s)", sys.stderr)
     md = table(rows, steps)
-    files = [out / "vanishing.md", out / "vanishing.json", out / "grad_norms.svg"]
+    files = [out / "vanishing.md", out / "vanishing.json"]
     files[0].write_text("# Vanishing gradients on the adding task\n\n" + md)
     files[1].write_text(json.dumps({"steps": steps, "hidden": hidden, "batch": batch, "lr": lr, "seed": seed,
                                     "rows": rows}, indent=1) + "\n")
-    files[2].write_text(svg_plot(curves, "||dL/dh_t|| relative to the last step, at initialisation "
-                                         "(adding task)"))
+    if plot:
+        title = ("‖dL/dh_t‖ relative to the last step on the adding task, at initialisation"
+                 + (f" (solid) and after {steps} training steps (dashed)" if trained_curves else ""))
+        fig = plot_grad_norms(curves, title, trained_curves or None)
+        files += save_figure(fig, out / "grad_norms")
     if draw:
         for cell in cells:
             files.append(draw_unrolled_at_init(cell, out / f"unrolled_{cell}.svg", seed=seed))
