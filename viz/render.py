@@ -3,8 +3,9 @@
 ``dot`` runs as a subprocess without a shell, in its own process group, with a timeout; the picture
 is written atomically (temporary file in the target directory, then ``os.replace``), so a failed
 render leaves no file behind. A missing ``dot``, a timeout and a crash (non-zero exit or death by a
-signal) all raise :class:`RenderError`, whose message says what happened and how to install Graphviz.
-The DOT source (``graph.source``) never needs the binary.
+signal) all raise :class:`RenderError`, whose message names the real cause (``cause``: ``"missing"``,
+``"timeout"``, ``"crashed"``, ``"failed"``); only a missing or unrunnable ``dot`` adds how to install
+Graphviz. The DOT source (``graph.source``) never needs the binary.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ INSTALL_HINT = (
 
 
 class RenderError(RuntimeError):
-    """Graphviz ``dot`` could not render the graph: not installed, timed out or crashed."""
+    """Graphviz ``dot`` could not render the graph: not installed, timed out or crashed. ``cause`` is
+    ``"missing"`` (not found or not runnable), ``"timeout"``, ``"crashed"`` (killed by a signal) or
+    ``"failed"`` (a non-zero exit status or no output)."""
+
+    def __init__(self, message: str, cause: str = "failed") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def _source(graph: Any) -> str:
@@ -64,7 +71,8 @@ def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know
          timeout: float = DEFAULT_TIMEOUT, dot: str = "dot") -> bytes:
     """The rendered picture as bytes (``dot -T<format>``, source on stdin, image on stdout)."""
     fmt = _check_format(format)
-    src = _source(graph).encode("utf-8")
+    # a lone surrogate cannot be UTF-8: shown as its escape rather than failing (viz escapes its labels)
+    src = _source(graph).encode("utf-8", "backslashreplace")
     if fmt == "dot":
         return src
     if timeout is None or not timeout > 0:
@@ -76,18 +84,19 @@ def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know
                                 start_new_session=os.name == "posix")
     except FileNotFoundError:
         raise RenderError(f"Graphviz `{dot}` was not found on PATH, so the graph cannot be rendered "
-                          f"to {fmt}. {INSTALL_HINT}") from None
+                          f"to {fmt}. {INSTALL_HINT}", "missing") from None
     except OSError as exc:  # not executable, not a program (exec format error), ...
-        raise RenderError(f"Graphviz `{dot}` could not be executed ({exc}). {INSTALL_HINT}") from None
+        raise RenderError(f"Graphviz `{dot}` could not be executed ({exc}). {INSTALL_HINT}",
+                          "missing") from None
     try:
         out, err = proc.communicate(src, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
         proc.communicate()
         raise RenderError(
-            f"Graphviz `{dot}` did not finish rendering to {fmt} within {timeout:g} s and was killed "
-            f"(the graph may be too large: draw with a smaller max_steps/node_budget, or pass a longer "
-            f"timeout). {INSTALL_HINT}") from None
+            f"Graphviz `{dot}` timed out: it did not finish rendering to {fmt} within {timeout:g} s and "
+            f"was killed (the graph may be too large: draw with a smaller max_steps/node_budget, or pass "
+            f"a longer timeout)", "timeout") from None
     except BaseException:
         _kill(proc)
         proc.communicate()
@@ -100,14 +109,14 @@ def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know
             sig = signal.Signals(-rc).name
         except ValueError:
             sig = f"signal {-rc}"
-        raise RenderError(f"Graphviz `{dot}` crashed: it was killed by {sig} while rendering to {fmt}"
-                          f"{detail}. This is a bug in Graphviz; a smaller graph (max_steps) or another "
-                          f"Graphviz version may work. {INSTALL_HINT}")
+        raise RenderError(f"Graphviz `{dot}` crashed with signal {-rc} ({sig}): it was killed by {sig} "
+                          f"while rendering to {fmt}{detail}. This is a bug in Graphviz; a smaller graph "
+                          f"(max_steps) or another Graphviz version may work", "crashed")
     if rc != 0:
         raise RenderError(f"Graphviz `{dot}` failed with exit status {rc} while rendering to {fmt}"
-                          f"{detail}. {INSTALL_HINT}")
+                          f"{detail}", "failed")
     if not out:
-        raise RenderError(f"Graphviz `{dot}` produced no output for format {fmt}{detail}. {INSTALL_HINT}")
+        raise RenderError(f"Graphviz `{dot}` produced no output for format {fmt}{detail}", "failed")
     return out
 
 

@@ -390,3 +390,35 @@ def test_model_safetensors_loads_into_torch_lstm(good_run):
     ours = model(x).data
     out, _ = lstm(torch.from_numpy(x))
     np.testing.assert_allclose(head(out[:, -1]).detach().numpy(), ours, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- item 7: draw --timeout
+def _fake_dot(tmp_path: Path, body: str) -> str:
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    (d / "dot").write_text("#!/bin/sh\n" + body + "\n")
+    (d / "dot").chmod(0o755)
+    return str(d)
+
+
+def test_draw_timeout_names_the_real_cause(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", _fake_dot(tmp_path, "exec /bin/sleep 30"))
+    t0 = time.perf_counter()
+    argv = ["draw", "--cell", "rnn", "--steps", "2", "--timeout", "0.3", "-o", str(tmp_path / "x.svg")]
+    assert main(argv) == 1
+    assert time.perf_counter() - t0 < 10
+    err = capsys.readouterr().err
+    assert err.startswith("error: Graphviz `dot` timed out") and "0.3 s" in err and "apt-get" not in err
+    assert err.count("\n") == 1 and not (tmp_path / "x.svg").exists()
+    with pytest.raises(SystemExit):
+        main(["draw", "--cell", "rnn", "--timeout", "0", "-o", str(tmp_path / "x.svg")])
+    assert "--timeout" in capsys.readouterr().err
+
+
+def test_crashing_dot_after_demo_trained_keeps_the_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", _fake_dot(tmp_path, "kill -SEGV $$"))
+    run = tmp_path / "demo"
+    assert main(["demo", "--steps", "2", "--quiet", "--out", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Graphviz `dot` crashed with signal 11 (SIGSEGV)") and err.count("\n") == 1
+    assert load_checkpoint(run)["step"] == 2 and (run / MODEL).is_file()
