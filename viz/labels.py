@@ -9,7 +9,7 @@ from typing import Any
 import minigrad as mg
 from minigrad import Tensor
 
-from .layout import Layout
+from .layout import Layout, Scope
 from .text import bold, esc, fmt_num, fmt_shape, fmt_value, html, norm, small
 from .units import Unit, Units
 from .walk import Walk
@@ -18,13 +18,19 @@ LEAF_KINDS = ("param", "leaf", "input", "const")
 
 
 def grad_norms(w: Walk, res: Units) -> dict[int, float | None]:
-    """uid -> the gradient norm a box shows: of its leaf, of its op's outputs, or of the outputs a step
-    hands on (including the roots made in it); None where no gradient is known."""
+    """uid -> the gradient norm a box is coloured by: of its leaf, of its op's outputs, or of the outputs
+    a step hands on (including the roots made in it); None where no gradient is known. An output op
+    (a root: the loss) gets None: its gradient is the seed of backward (1 for a scalar loss), not a
+    measure of vanishing or exploding, so it is neither coloured nor part of the colour scale; its label
+    shows the seed (``seed_norm``)."""
     root_pairs = {(s, k) for s, k in w.roots if s >= 0}
+    root_ops = {u.uid for u in res.root_units if u.kind == "op"}
     gnorm: dict[int, float | None] = {}
     for u in res.units:
         g: float | None = None
-        if u.kind in LEAF_KINDS:
+        if u.uid in root_ops:
+            pass
+        elif u.kind in LEAF_KINDS:
             if u.kind != "const" or res.expanded:
                 lf = w.leaves[u.key[1]]
                 g = norm(lf.grad) if lf.grad is not None else None
@@ -35,6 +41,16 @@ def grad_norms(w: Walk, res: Units) -> dict[int, float | None]:
             g = _norm_of(w, u.outs | {p for p in root_pairs if res.node_unit[p[0]] is u})
         gnorm[u.uid] = g
     return gnorm
+
+
+def italic(fragment: str) -> str:
+    """An already-escaped fragment in italics (the notes that explain a missing edge)."""
+    return f"<I>{fragment}</I>"
+
+
+def seed_norm(w: Walk, u: Unit) -> float | None:
+    """The norm of the gradient held by the outputs of the op of an output box (the seed), if kept."""
+    return _norm_of(w, ((u.nodes[0], k) for k in range(w.nodes[u.nodes[0]].n_out))) if u.nodes else None
 
 
 def _norm_of(w: Walk, pairs: Iterable[tuple[int, int]]) -> float | None:
@@ -56,6 +72,12 @@ class Labels:
         self.w, self.lay, self.res, self.names = w, lay, res, names
         self.show, self.value_size, self.gnorm = show, value_size, gnorm
         self.by_uid = {u.uid: u for u in res.units}
+        self.root_ops = {u.uid for u in res.root_units if u.kind == "op"}
+        #: (sequence, t) -> names of the weights with no edge into that first step (see skipped_first)
+        self.skipped_at: dict[tuple[Scope, int], list[str]] = {}
+        for uid, where in res.skipped_first.items():
+            for key in where:
+                self.skipped_at.setdefault(key, []).append(self.short_name(self.by_uid[uid]))
 
     def __call__(self, u: Unit) -> str:
         if u.kind in LEAF_KINDS:
@@ -94,6 +116,9 @@ class Labels:
         if u.nodes:  # ops folded into the box
             ops = list(dict.fromkeys(self.w.nodes[i].name for i in u.nodes))
             lines.append(small(esc("used as " + " → ".join(reversed(ops)))))
+        for _seq, t in self.res.skipped_first.get(u.uid, ()):
+            lines.append(small(italic(esc(f"no edge into {mg.step_name(t)}: the state entering it is 0,"))))
+            lines.append(small(italic(esc("so its product with this weight is skipped (no gradient)"))))
         return lines
 
     def _unnamed(self, u: Unit, lf: Tensor) -> str:
@@ -112,6 +137,8 @@ class Labels:
         head = bold(self.w.nodes[i].name)
         g = self.gnorm.get(u.uid)
         shapes = self._out_shapes(i)
+        if u.uid in self.root_ops:
+            return [head, *self._root(u, shapes)]
         if len(shapes) == 1:
             return [head, *self._tensor(shapes[0][0], shapes[0][1], self.w.outputs.get((i, 0)), g)]
         uniq = sorted({s for s, _ in shapes})
@@ -119,6 +146,18 @@ class Labels:
                 + (" ..." if len(uniq) > 3 else ""))
         lines = [head, small(esc(desc))] if "shape" in self.show else [head]
         return lines + self._grad("‖grad‖", g)
+
+    def _root(self, u: Unit, shapes: list[tuple[tuple[int, ...], Any]]) -> list[str]:
+        """An output box: shape and value as usual; its gradient is the seed of backward, said so."""
+        i = u.nodes[0]
+        lines = self._tensor(shapes[0][0], shapes[0][1], self.w.outputs.get((i, 0)), None)
+        seed = seed_norm(self.w, u)
+        if "grad" in self.show and seed is not None:
+            scalar = shapes[0][0] == () and len(shapes) == 1
+            lines.append(small(esc(f"‖grad‖ {fmt_num(seed)}: the seed of backward"
+                                   + (" (dL/dL = 1)" if scalar and seed == 1.0 else "")
+                                   + ", not coloured")))
+        return lines
 
     def _step(self, u: Unit) -> list[str]:
         lines = [bold(" ".join((*u.seq, mg.step_name(u.step))))]
@@ -129,6 +168,10 @@ class Labels:
             if shp:
                 desc += " · out " + ", ".join(shp[:4]) + (" ..." if len(shp) > 4 else "")
             lines.append(small(esc(desc)))
+        skipped = self.skipped_at.get((u.seq, u.step))
+        if skipped:
+            lines.append(small(italic(esc(f"no edge from {', '.join(skipped)}: the incoming state is 0,"))))
+            lines.append(small(italic(esc("so its product with the state is skipped"))))
         return lines + self._grad("‖grad out‖", self.gnorm.get(u.uid))
 
     def _tensor(self, shape: tuple[int, ...], dtype: Any, t: Tensor | None, g: float | None) -> list[str]:

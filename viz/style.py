@@ -106,10 +106,11 @@ def box_attrs(u: Unit, is_root: bool, grad: float | None, scale: ColorScale | No
         a.update(STATE_OP)
     if u.kind == "step" and u.state:
         a.update(penwidth="2")
-    if is_root:
+    if is_root:  # neutral: an output's gradient is the seed of backward (1 for a loss), not a measurement
         a.update(OUTPUT)
-        if scale is None:
+        if u.kind != "step":
             a["fillcolor"] = OUTPUT_FILL
+            return a
     if scale is not None and grad is not None and u.kind not in ("const", "elide", "trunc"):
         fill = scale.color(grad)
         a["fillcolor"] = fill
@@ -158,7 +159,9 @@ def legend(g: Drawing, kinds: set[str], expanded: bool, scale: ColorScale | None
     if state and expanded:
         items.append(("lg_state", bold("state") + "<BR/>" + small("goes to the next step"),
                       dict(STYLE["op"], **STATE_OP)))
-    items.append(("lg_out", bold("output"), dict(STYLE["op"], **OUTPUT, fillcolor=OUTPUT_FILL)))
+    out_note = ("<BR/>" + small("its ‖grad‖ is the seed of backward") + "<BR/>"
+                + small("(1 for a loss): not coloured") if scale is not None else "")
+    items.append(("lg_out", bold("output") + out_note, dict(STYLE["op"], **OUTPUT, fillcolor=OUTPUT_FILL)))
     if "elide" in kinds:
         items.append(("lg_elide", bold("… n steps …") + "<BR/>" + small("elided"), STYLE["elide"]))
     sub = Drawing(name="cluster_legend")

@@ -63,6 +63,9 @@ class Units:
     n_trunc: int = 0  # units merged into the "... more nodes ..." unit
     hidden_in: dict[int, list[int]] = field(default_factory=dict)  # uid -> sources whose edge was dropped
     fan_hidden: dict[int, int] = field(default_factory=dict)  # uid -> number of its edges dropped
+    #: uid of a weight's box -> the (sequence, t) of a first step it has no edge into although it feeds
+    #: every other drawn step of that sequence (the product with a zero initial state was skipped)
+    skipped_first: dict[int, list[tuple[Scope, int]]] = field(default_factory=dict)
 
 
 def build_units(w: Walk, lay: Layout, view: str, max_steps: int | None, node_budget: int,
@@ -80,7 +83,47 @@ def build_units(w: Walk, lay: Layout, view: str, max_steps: int | None, node_bud
     if len(res.units) > max_nodes:
         _cap_nodes(res, max_nodes)
     _cap_fanout(res, max_fanout)
+    res.skipped_first = _skipped_first(res, lay)
     return res
+
+
+def _skipped_first(res: Units, lay: Layout) -> dict[int, list[tuple[Scope, int]]]:
+    """Weights that feed every drawn step of a sequence but its first (or, for a reverse direction, its
+    last): rnn skips ``h_0 W_hh^T`` when the initial state is the constant zero, so ``W_hh`` has no edge
+    into that step. A weight reached through ops outside the steps (the hoisted ``W_hh^T`` of the
+    expanded view) counts as the weight. Returns uid of the weight's box -> [(sequence, t)]."""
+    by_uid = {u.uid: u for u in res.units}
+    preds: dict[int, list[int]] = {}
+    for a, b in res.edges:
+        preds.setdefault(b, []).append(a)
+
+    def weight_of(u: Unit) -> Unit | None:
+        seen = set()
+        while u.kind == "op" and u.seq is None and u.uid not in seen:
+            seen.add(u.uid)
+            srcs = preds.get(u.uid, [])
+            if len(srcs) != 1:
+                return None
+            u = by_uid[srcs[0]]
+        return u if u.kind in ("param", "leaf") else None
+
+    fed: dict[tuple[int, Scope], set[int]] = {}
+    for a, b in res.edges:
+        ua, ub = by_uid[a], by_uid[b]
+        if ub.seq is None or ub.step is None or ua.seq is not None:
+            continue
+        wt = weight_of(ua)
+        if wt is not None:
+            fed.setdefault((wt.uid, ub.seq), set()).add(ub.step)
+    found: dict[int, list[tuple[Scope, int]]] = {}
+    for (uid, seq), ts in fed.items():
+        kept, steps = res.kept.get(seq, set()), lay.seq_steps.get(seq, set())
+        missing = kept - ts
+        if len(kept) >= 2 and len(missing) == 1 and ts <= kept:
+            (t,) = missing
+            if t in (min(steps), max(steps)):
+                found.setdefault(uid, []).append((seq, t))
+    return found
 
 
 def _fold_chains(w: Walk, lay: Layout) -> dict[int, int]:

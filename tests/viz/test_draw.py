@@ -12,7 +12,7 @@ from viz_helpers import parse_dot, recurrence
 
 import minigrad as mg
 import viz
-from viz.style import PALETTE
+from viz.style import OUTPUT_FILL, PALETTE
 from viz.text import fmt_num
 
 T = 5
@@ -230,6 +230,62 @@ def test_real_lstm_zero_state_skips_first_recurrent_product():
     wh = d.one(lambda s: s.split()[0] == "weight_hh_l0")
     # h_0 = 0: rnn skips h_0 W_hh at t=0, so W_hh is used by steps 1..3 only -- the drawing says so
     assert sorted(d.out_edges(wh)) == sorted(steps[t] for t in (1, 2, 3))
+    # ... and says why: on the weight's box and on the first step's box, nowhere else
+    assert "no edge into t=0: the state entering it is 0" in d.nodes[wh]["text"]
+    assert "product with this weight is skipped" in d.nodes[wh]["text"]
+    assert "no edge from weight_hh_l0: the incoming state is 0" in d.nodes[steps[0]]["text"]
+    assert not any("incoming state is 0" in d.nodes[steps[t]]["text"] for t in (1, 2, 3))
+    assert sum("state entering it is 0" in v["text"] for v in d.nodes.values()) == 1
+    # expanded: the note sits on the weight's box as well
+    d = parse_dot(viz.draw(out.sum(), view="expanded").source)
+    wh = d.one(lambda s: s.split()[0] == "weight_hh_l0")
+    assert "no edge into t=0: the state entering it is 0" in d.nodes[wh]["text"]
+
+
+def test_no_skip_note_with_a_given_initial_state_or_a_hand_written_loop(rec):
+    rnn = pytest.importorskip("rnn")
+    mg.manual_seed(1)
+    m = rnn.GRU(2, 3)
+    out, _ = m(mg.randn(4, 1, 2), mg.randn(1, 1, 3))      # h_0 given: W_hh is used at t=0 too
+    for loss in (out.sum(), rec["loss"]):
+        src = viz.draw(loss).source
+        assert "state entering it is 0" not in src and "incoming state is 0" not in src
+
+
+def test_skip_note_names_the_first_step_of_each_direction():
+    rnn = pytest.importorskip("rnn")
+    mg.manual_seed(2)
+    m = rnn.RNN(2, 3, num_layers=2, bidirectional=True)
+    out, _ = m(mg.randn(3, 1, 2))
+    d = parse_dot(viz.draw(out.sum(), params=m).source)
+    for seq, first in (("layer0", 0), ("layer0_reverse", 2), ("layer1", 0), ("layer1_reverse", 2)):
+        suffix = seq.replace("layer", "_l")
+        wh = d.one(lambda s, suffix=suffix: s.split()[0] == f"weight_hh{suffix}")
+        assert f"no edge into t={first}:" in d.nodes[wh]["text"], seq
+        steps = _steps(d, f"RNN {seq}")
+        assert sorted(d.out_edges(wh)) == sorted(n for t, n in steps.items() if t != first)
+        assert f"no edge from weight_hh{suffix}:" in d.nodes[steps[first]]["text"]
+
+
+def test_the_output_is_not_coloured_by_its_seed_gradient(rec):
+    # every gradient in the graph is far below the loss's own dL/dL = 1
+    r = recurrence(T=4, seed=5)
+    loss = r["hs"][-1].sum() * 1e-3                        # the output op is this Mul
+    viz.retain_grads(loss)
+    loss.backward()
+    g = viz.draw(loss)
+    d = parse_dot(g.source)
+    (root,) = [n for n, v in d.nodes.items() if "peripheries=2" in v["line"] and not n.startswith("lg_")]
+    assert f'fillcolor="{OUTPUT_FILL}"' in d.nodes[root]["line"]
+    assert "‖grad‖ 1: the seed of backward (dL/dL = 1), not coloured" in d.nodes[root]["text"]
+    assert g.info["grad_range"][1] < 0.1  # the seed is not part of the colour scale
+    ops = [v for n, v in d.nodes.items() if n != root and v["text"].startswith(("Sum", "Mul", "pow"))]
+    assert ops and all(f'fillcolor="{OUTPUT_FILL}"' not in v["line"] for v in ops)
+    legend = " ".join(v["text"] for n, v in d.nodes.items() if n == "lg_out")
+    assert "seed of backward" in legend and "not coloured" in legend
+    # without gradients the output keeps its plain output fill and no seed line
+    d = parse_dot(viz.draw(recurrence(T=2)["loss"]).source)
+    assert not any("seed of backward" in v["text"] for v in d.nodes.values())
 
 
 def test_multiple_roots_leaf_root_and_params_names():
