@@ -39,13 +39,16 @@ def kernel_name(tmp_path_factory):
     spec.joinpath("kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "minigrad tests", "language": "python"}))
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *([old] if old else [])])
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "MPLBACKEND")}
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *([saved["JUPYTER_PATH"]] * bool(
+        saved["JUPYTER_PATH"]))])
+    os.environ.pop("MPLBACKEND", None)    # the kernel's inline backend captures the figures
     yield "minigrad-tests"
-    if old is None:
-        os.environ.pop("JUPYTER_PATH", None)
-    else:
-        os.environ["JUPYTER_PATH"] = old
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def test_every_notebook_is_listed_and_built_from_its_source():
