@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: system Graphviz (for `dot`), a virtual environment in .venv,
-# and minigrad installed into it in editable mode with the dev extras. Safe to run again.
+# and minigrad installed into it in editable mode with the dev extras (pytest, hypothesis, ruff, and for
+# the notebooks and figures matplotlib, nbclient, nbformat, ipykernel). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

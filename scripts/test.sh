@@ -9,6 +9,7 @@ export CI="${CI:-}" PYTHONHASHSEED=0
 # machine made small products ~100x slower (measured); set OPENBLAS_NUM_THREADS yourself to override.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 .venv/bin/ruff check minigrad rnn viz tests bench
+# Lane 1 also executes every notebook in notebooks/ (tests/test_notebooks.py, marked jit_only).
 echo "== lane 1: Numba JIT"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 echo "== lane 2: NUMBA_DISABLE_JIT=1"
