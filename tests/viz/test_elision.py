@@ -114,3 +114,19 @@ def test_graph_without_time_scopes_is_capped_by_max_nodes_and_max_fanout():
         assert time.perf_counter() - t0 < 30  # ~0.2 s; 32 edges from W took dot 100 s
     with pytest.raises(ValueError, match="max_fanout"):
         viz.draw(h.sum(), max_fanout=1)
+
+
+def test_skip_note_survives_the_elision():
+    rnn = pytest.importorskip("rnn")
+    mg.manual_seed(3)
+    m = rnn.LSTM(2, 2)
+    out, _ = m(mg.randn(300, 1, 2))
+    g = viz.draw((out[-1] ** 2).sum(), params=m, max_steps=6)
+    d = parse_dot(g.source)
+    assert g.info["elided_steps"] == 294
+    wh = d.one(lambda s: s.split()[0] == "weight_hh_l0")
+    assert "no edge into t=0: the state entering it is 0" in d.nodes[wh]["text"]
+    first = d.one(lambda s: s.startswith("LSTM layer0 t=0 "))
+    assert "no edge from weight_hh_l0" in d.nodes[first]["text"]
+    elision = d.one(lambda s: s.startswith("… 294 steps …"))
+    assert elision in d.out_edges(wh)            # the elided steps use it; only t=0 does not
