@@ -252,10 +252,12 @@ def _out_dir_for_new_run(out: str, overwrite: bool) -> Path:
 def _config_from_args(a: argparse.Namespace) -> Any:
     from .tasks.trainer import TrainConfig, check_memory
 
-    cfg = TrainConfig(task=a.task or "adding", cell=a.cell, hidden=a.hidden, layers=a.layers, bptt=a.bptt,
+    cfg = TrainConfig(task="adding" if a.task is None else a.task, cell=a.cell, hidden=a.hidden,
+                      layers=a.layers, bptt=a.bptt,
                       clip=a.clip, lr=a.lr, steps=a.steps, batch=a.batch, seq_len=a.seq_len,
                       seed=0 if a.seed is None else a.seed, optimizer=a.optimizer or "adam",
-                      schedule=a.schedule, dtype=a.dtype or "float32", checkpoint_every=a.checkpoint_every)
+                      schedule=a.schedule, dtype="float32" if a.dtype is None else a.dtype,
+                      checkpoint_every=a.checkpoint_every)
     if a.checkpoint_minutes is not None:
         cfg.checkpoint_minutes = a.checkpoint_minutes
     try:

@@ -200,6 +200,7 @@ class NextStepPredictor(Module):
 
     def rollout(self, x: Any, steps: int) -> np.ndarray:
         """Predictions for the ``steps`` steps after x (B, T, I): (B, steps, I), free-running."""
+        steps = _count("NextStepPredictor.rollout", "steps", steps)
         if self.head.out_features != self.rnn.input_size:
             raise ValueError("NextStepPredictor.rollout: needs output_size == input_size")
         with mg.no_grad():
@@ -273,8 +274,12 @@ class Generator(Module):
                  rng: np.random.Generator | None = None, state: Any = None) -> np.ndarray:
         """``steps`` tokens (B, steps) sampled one at a time after ``start`` (a token id, or one per
         batch row, or a prompt (B, P) fed first). Seeded by ``rng`` (default: minigrad's global one)."""
-        if temperature < 0:
-            raise ValueError(f"Generator.generate: temperature must be >= 0, got {temperature}")
+        steps = _count("Generator.generate", "steps", steps)
+        real = (int, float, np.integer, np.floating)
+        if (isinstance(temperature, bool) or not isinstance(temperature, real)
+                or not temperature >= 0 or not np.isfinite(temperature)):
+            raise ValueError(f"Generator.generate: temperature must be a finite number >= 0, got "
+                             f"{temperature!r}")
         rng = mg.default_rng() if rng is None else rng
         prompt = np.asarray(start, dtype=np.int64)
         if prompt.ndim == 0:
@@ -359,6 +364,7 @@ class Seq2Seq(Module):
     def greedy_decode(self, src: Any, max_len: int, src_lengths: Any = None,
                       eos: int | None = None) -> np.ndarray:
         """Token ids (B, max_len), each step's argmax fed back; after ``eos`` a row keeps emitting eos."""
+        max_len = _count("Seq2Seq.greedy_decode", "max_len", max_len)
         with mg.no_grad():
             state = self.encode(src, src_lengths)
             b = np.shape(src.data if isinstance(src, Tensor) else src)[0]
@@ -373,3 +379,12 @@ class Seq2Seq(Module):
                     done |= tok == eos
                 out[:, t] = tok
         return out
+
+
+def _count(owner: str, what: str, v: Any) -> int:
+    """``v`` as a number of steps: an integer >= 0 (not a bool), else a ``TypeError``/``ValueError``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{owner}: {what} must be an integer >= 0, got {type(v).__name__} {v!r}")
+    if v < 0:
+        raise ValueError(f"{owner}: {what} must be an integer >= 0, got {v}")
+    return int(v)

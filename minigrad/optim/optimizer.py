@@ -66,11 +66,22 @@ class Optimizer:
 
     def _check_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
+        numeric = ("lr", "weight_decay", "eps", "momentum", "dampening", "alpha", "lr_decay",
+                   "initial_accumulator_value")
+        for k in numeric:
+            if k in group and not _is_real(group[k]):
+                raise TypeError(f"{name}: {k} must be a real number, got {type(group[k]).__name__} "
+                                f"{group[k]!r}")
         if not group["lr"] >= 0:
             raise ValueError(f"{name}: invalid learning rate {group['lr']}")
         for k in ("weight_decay", "eps", "momentum", "lr_decay", "initial_accumulator_value"):
             if k in group and not group[k] >= 0:
                 raise ValueError(f"{name}: invalid {k} {group[k]} (must be >= 0)")
+        if "betas" in group:
+            b = group["betas"]
+            if (not isinstance(b, (tuple, list)) or len(b) != 2 or not all(_is_real(x) for x in b)
+                    or not all(0 <= x < 1 for x in b)):
+                raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {b!r}")
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -171,6 +182,13 @@ class Optimizer:
             lines.append(f"  group {i}: {len(g['params'])} params, "
                          + ", ".join(f"{k}={v}" for k, v in g.items() if k != "params"))
         return "\n".join(lines) + "\n)"
+
+
+def _is_real(x: Any) -> bool:
+    """A real number (int, float, NumPy number or 0-d Tensor), not a bool or a string."""
+    if isinstance(x, Tensor):
+        return x.ndim == 0 and x.dtype.kind in "fiu"
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 def _pname(p: Tensor) -> str:
@@ -283,6 +301,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        if not _is_real(alpha):
+            raise TypeError(f"RMSprop: alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
         if not 0 <= alpha <= 1:
             raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     ``optimizer`` and ``rng`` None for a ``model.safetensors`` (enough to evaluate, sample and draw)."""
     p = checkpoint_file(path)
     with open(p, "rb") as f:
-        head = f.read(len(MAGIC))
-    if head == MAGIC:
+        head = f.read(9)
+    if head[:len(MAGIC)] == MAGIC:
         _refuse_legacy(p)
+    if head[8:9] != b"{":
+        raise CheckpointInvalid(f"{p} is not a minigrad rnn checkpoint (not a safetensors file: "
+                                f"{os.path.getsize(p)} bytes starting {head[:8]!r})")
     try:
         tensors, meta = load_safetensors(p, max_header_bytes=MAX_HEADER_BYTES)
     except CheckpointError as exc:
