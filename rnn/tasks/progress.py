@@ -12,6 +12,8 @@ runs); ``write(msg, stream)`` prints a line without breaking a bar that is being
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -32,6 +34,20 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
+def _width(stream: Any) -> dict[str, Any]:
+    """tqdm's size options: follow the terminal's width, or assume 80 x 24 where it reports 0 (a pty
+    whose size was never set, as under ``script``: tqdm would draw an empty bar, or hide it)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        cols, rows = size.columns, size.lines
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        cols = rows = 0
+    opts: dict[str, Any] = {"dynamic_ncols": True} if cols > 0 else {"ncols": 80}
+    if rows <= 0:
+        opts["nrows"] = 24
+    return opts
+
+
 class Progress:
     """A tqdm bar over the optimisation steps ``start+1 .. total`` (see the module doc)."""
 
@@ -47,7 +63,7 @@ class Progress:
         self.bar: Any = None
         if not quiet and self.tty:
             self.bar = tqdm(total=self.total, initial=self.start, file=self.stream, unit="step",
-                            dynamic_ncols=True, mininterval=0.1, leave=True, desc="train")
+                            mininterval=0.1, leave=True, desc="train", **_width(self.stream))
 
     def update(self, step: int, loss: float) -> None:
         """``step`` steps done, the latest loss ``loss``."""
@@ -81,8 +97,8 @@ def bar(iterable: Iterable[Item], *, total: int | None = None, desc: str | None 
     stream = stream or sys.stderr
     if quiet or not is_terminal(stream):
         return iter(iterable)
-    return iter(tqdm(iterable, total=total, desc=desc, file=stream, unit=unit, dynamic_ncols=True,
-                     mininterval=0.1))
+    return iter(tqdm(iterable, total=total, desc=desc, file=stream, unit=unit, mininterval=0.1,
+                     **_width(stream)))
 
 
 def write(msg: str, stream: TextIO | None = None) -> None:

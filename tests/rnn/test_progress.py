@@ -73,3 +73,9 @@ def test_drop_in_for_the_trainers_progress(monkeypatch, tmp_path):
     quiet = Tty()
     trainer.train(cfg, tmp_path / "quiet", stream=quiet, quiet=True)
     assert quiet.getvalue() == ""
+
+
+def test_a_terminal_that_reports_no_size_still_gets_a_bar():
+    from rnn.tasks.progress import _width
+
+    assert _width(Tty()) == {"ncols": 80, "nrows": 24}      # no fileno: 80 x 24 (0 x 0 would hide it)
