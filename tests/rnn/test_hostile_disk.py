@@ -112,3 +112,18 @@ def test_full_disk_on_a_fresh_run(tiny_disk, capsys):
     assert main(["train", *TINY, "--steps", "2", "--out", str(tiny_disk / "run")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "No space left on device" in err and "Traceback" not in err
+
+
+def test_read_only_out_is_status_1(tiny_disk, capsys):
+    run = tiny_disk / "run"
+    assert main(["train", *TINY, "--steps", "1", "--out", str(run)]) == 0
+    before = {n: (run / n).read_bytes() for n in os.listdir(run)}
+    r = subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot remount read-only here")
+    assert main(["train", *TINY, "--steps", "1", "--out", str(tiny_disk / "other")]) == 1
+    assert capsys.readouterr().err.endswith("Read-only file system\n")
+    assert main(["train", "--resume", "--out", str(run), "--steps", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Read-only file system" in err and err.count("\n") == 1
+    assert {n: (run / n).read_bytes() for n in os.listdir(run)} == before

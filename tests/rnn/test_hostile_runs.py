@@ -422,3 +422,41 @@ def test_crashing_dot_after_demo_trained_keeps_the_run(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert err.startswith("error: Graphviz `dot` crashed with signal 11 (SIGSEGV)") and err.count("\n") == 1
     assert load_checkpoint(run)["step"] == 2 and (run / MODEL).is_file()
+
+
+# --------------------------------------------------------------------------- item 9: time-based checkpoints
+def test_checkpoints_every_n_minutes_by_default(tmp_path, monkeypatch):
+    import rnn.tasks.trainer as trainer
+
+    assert TrainConfig().checkpoint_minutes == 10.0
+    clock = [1000.0]
+
+    def fake_monotonic():
+        clock[0] += 4 * 60.0  # every call: four minutes later
+        return clock[0]
+
+    saved = []
+    real = trainer.save_checkpoint
+    monkeypatch.setattr(trainer.time, "monotonic", fake_monotonic)
+
+    def counting(out, cfg, m, o, step):
+        saved.append(step)
+        return real(out, cfg, m, o, step)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", counting)
+    train(TrainConfig(task="adding", hidden=4, seq_len=5, batch=4, steps=6), tmp_path / "r", quiet=True,
+          evaluate=False)
+    assert saved[:-1] and saved[-1] == 6 and all(s < 6 for s in saved[:-1])
+    saved.clear()
+    train(TrainConfig(task="adding", hidden=4, seq_len=5, batch=4, steps=6, checkpoint_minutes=0),
+          tmp_path / "s", quiet=True, evaluate=False)
+    assert saved == [6]
+
+
+def test_out_of_memory_at_run_time_is_status_1(tmp_path, capsys, monkeypatch):
+    from rnn.tasks import TASKS
+
+    monkeypatch.setattr(TASKS["adding"], "backward", lambda *a: (_ for _ in ()).throw(MemoryError()))
+    assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory") and "--batch" in err and err.count("\n") == 1
