@@ -100,7 +100,8 @@ def _cell_list(s: str) -> list[str]:
 # ----------------------------------------------------------------------------------------- parser
 def _add_train(sub: Any) -> None:
     t = sub.add_parser("train", help="train a model on a task", description="Train a model on a bundled "
-                       "task; writes checkpoint.mg, losses.tsv and results.json into --out.")
+                       "task; writes model.safetensors, checkpoint.safetensors, losses.tsv and results.json "
+                       "into --out (locked while it runs).")
     t.add_argument("--task", help=f"one of {', '.join(TASKS)} (default adding)")
     t.add_argument("--cell", help=f"one of {', '.join(CELLS)} (default: the task's, lstm except gru "
                    "for copy)")
@@ -122,7 +123,7 @@ def _add_train(sub: Any) -> None:
                    help="also save every N steps (default 0: not by steps)")
     t.add_argument("--checkpoint-minutes", type=_nonneg_float, default=None,
                    help="also save when this many minutes passed since the last save (default 10; 0: no)")
-    t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.mg")
+    t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.safetensors")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress output")
 
