@@ -243,11 +243,13 @@ def _emit(f: Any, fn: str, write: Any) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno and exc.filename is None:  # say which file (disk full)
+            raise type(exc)(exc.errno, exc.strerror, path) from exc
         raise
     _fsync_dir(directory)
 

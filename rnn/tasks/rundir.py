@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover  (Windows: no advisory locks; runs are n
 
 LOCK = ".lock"
 #: temporary files of an atomic write (``mg.save`` and ``write_atomic`` name them alike)
-TEMP = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8,12}\.tmp$")  # and viz.render's (mkstemp)
 
 
 class RunDirBusy(RuntimeError):  # noqa: N818
@@ -53,8 +53,12 @@ class RunDir:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise RunDirBusy(f"{self.path} is in use by process {owner}") from None
                 raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # a full disk: say where
+            os.close(fd)
+            raise OSError(exc.errno, exc.strerror, str(self.path / LOCK)) from exc
         self.fd = fd
         self.removed = remove_stale_temps(self.path)
         return self
@@ -91,11 +95,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno and exc.filename is None:  # say which file (disk full)
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)

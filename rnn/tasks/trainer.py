@@ -406,8 +406,11 @@ def _run(cfg: TrainConfig, out: Path, task: Task, model: nn.Module, opt: optim.O
                 opt.step()
                 step += 1
                 losses.append(loss)
-                log.write(f"{step}\t{loss!r}\t{gnorm!r}\n")
-                log.flush()  # `tail -f losses.tsv` follows the run
+                try:
+                    log.write(f"{step}\t{loss!r}\t{gnorm!r}\n")
+                    log.flush()  # `tail -f losses.tsv` follows the run
+                except OSError as exc:  # say which file (a full disk)
+                    raise OSError(exc.errno, exc.strerror, str(log_path)) from exc
                 progress.update(step, loss)
                 due = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
                 late = cfg.checkpoint_minutes and time.monotonic() - last_save >= 60 * cfg.checkpoint_minutes
