@@ -460,3 +460,27 @@ def test_out_of_memory_at_run_time_is_status_1(tmp_path, capsys, monkeypatch):
     assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: out of memory") and "--batch" in err and err.count("\n") == 1
+
+
+def test_model_safetensors_reproduces_the_model_with_pytorch_equations(good_run):
+    """Without torch: PyTorch's LSTM equations (gates i, f, g, o) in NumPy on the weights read by
+    safetensors.numpy give the trained model's predictions, so torch.nn.LSTM.load_state_dict fits."""
+    from safetensors.numpy import load_file
+
+    from rnn.tasks.trainer import restore
+
+    w = load_file(str(good_run / MODEL))
+    _, task, model, _ = restore(load_checkpoint(good_run))
+    x = task.batch(0, 3, "test")["x"].astype(np.float64)
+    p = {k: v.astype(np.float64) for k, v in w.items()}
+    H = p["encoder.rnn.weight_hh_l0"].shape[1]
+    h, c = np.zeros((3, H)), np.zeros((3, H))
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    for t in range(x.shape[1]):
+        z = (x[:, t] @ p["encoder.rnn.weight_ih_l0"].T + p["encoder.rnn.bias_ih_l0"]
+             + h @ p["encoder.rnn.weight_hh_l0"].T + p["encoder.rnn.bias_hh_l0"])
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = sig(f) * c + sig(i) * np.tanh(g)
+        h = sig(o) * np.tanh(c)
+    ours = model(task.batch(0, 3, "test")["x"]).data
+    np.testing.assert_allclose(h @ p["head.weight"].T + p["head.bias"], ours, rtol=1e-4, atol=1e-5)
