@@ -8,7 +8,9 @@ Before anything is allocated the safetensors header length is bounded (``max_hea
 header is checked (dtypes, shapes, contiguous in-bounds offsets, the exact file size); files written by
 minigrad carry the SHA-256 of their data in the metadata (``minigrad.sha256``), checked on load.
 
-Anything else (nested dicts/lists/tuples with plain values) uses minigrad's own container, below.
+Anything else (nested dicts/lists/tuples with plain values, which safetensors cannot hold) uses
+minigrad's own container, below. A dict of arrays in that container (what ``save`` wrote before it
+spoke safetensors) is still read, with a ``DeprecationWarning``: the next version will refuse it.
 
 What can be saved: dicts (str or int keys), lists, tuples, ``np.ndarray`` (bool, int8..int64,
 uint8..uint64, float16/32/64), NumPy scalars, Tensors (saved as their array; loaded as ndarray), and
@@ -51,6 +53,7 @@ import math
 import os
 import secrets
 import struct
+import warnings
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -487,7 +490,12 @@ def _load_from(f: BinaryIO, fname: str, max_header_bytes: int) -> Any:
         raise CheckpointError(f"load: {fname}: array {dec.used.index(False)} is never referenced")
     _verify_digest(f, fname, start, size)
     f.seek(start + _PREFIX.size + hlen)
-    return _fill(root, _read_arrays(f, fname, specs))
+    obj = _fill(root, _read_arrays(f, fname, specs))
+    if _is_array_dict(obj):
+        warnings.warn(f"load: {fname} holds a dict of arrays in minigrad's own container, which mg.save now "
+                      "writes as safetensors; this minigrad still reads it, the next will not: save it again "
+                      "(mg.save(mg.load(path), path))", DeprecationWarning, stacklevel=3)
+    return obj
 
 
 def _read_prefix(f: BinaryIO, fname: str, size: int, max_header_bytes: int) -> int:

@@ -280,7 +280,8 @@ def test_pickle_inside_a_wellformed_container_is_rejected(tmp_path, no_unpicklin
 def test_crafted_valid_file_loads(tmp_path):
     """The crafting helper itself produces loadable files (so rejections below are for the stated reason)."""
     data = np.array([1.0, 2.0], "<f4").tobytes()
-    back = mg.load(craft(tmp_path / "ok", header_for([("<f4", [2], 8)]), data))
+    with pytest.warns(DeprecationWarning, match="save it again"):  # a dict of arrays: now safetensors
+        back = mg.load(craft(tmp_path / "ok", header_for([("<f4", [2], 8)]), data))
     assert_same(back, {"a0": np.array([1.0, 2.0], np.float32)})
 
 
@@ -622,3 +623,22 @@ def test_save_into_a_directory_fails_before_writing(tmp_path, obj):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         mg.save(obj, tmp_path / "no" / "ck")
     assert os.listdir(tmp_path) == before
+
+
+def test_dict_of_arrays_in_the_old_container_is_read_with_a_deprecation_warning(tmp_path):
+    """A dict of arrays written by the previous mg.save (minigrad's container) still loads, with a
+    DeprecationWarning saying how to convert it; nested objects keep the container without warning."""
+    header, arrays = serialization._encode({"w": np.arange(3.0)})
+    with open(tmp_path / "old.mg", "wb") as f:
+        serialization._write_all(f, header, arrays)
+    with pytest.warns(DeprecationWarning, match=r"save it again"):
+        back = mg.load(tmp_path / "old.mg")
+    np.testing.assert_array_equal(back["w"], [0.0, 1.0, 2.0])
+    mg.save(back, tmp_path / "new")
+    assert (tmp_path / "new").read_bytes()[8:9] == b"{"          # now safetensors
+    import warnings
+
+    mg.save({"w": np.arange(3.0), "step": 1}, tmp_path / "nested")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mg.load(tmp_path / "nested")["step"] == 1
