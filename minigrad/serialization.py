@@ -6,7 +6,8 @@ safetensors file (https://github.com/huggingface/safetensors), readable without 
 or anyone's) returns a dict of arrays. ``save_safetensors`` / ``load_safetensors`` add string metadata.
 Before anything is allocated the safetensors header length is bounded (``max_header_bytes``), then the
 header is checked (dtypes, shapes, contiguous in-bounds offsets, the exact file size); files written by
-minigrad carry the SHA-256 of their data in the metadata (``minigrad.sha256``), checked on load.
+minigrad carry the SHA-256 of their header and data in the metadata (``minigrad.sha256``), checked on
+load.
 
 Anything else (nested dicts/lists/tuples with plain values, which safetensors cannot hold) uses
 minigrad's own container, below. A dict of arrays in that container (what ``save`` wrote before it
@@ -277,12 +278,24 @@ def save_safetensors(tensors: dict[str, Any], f: str | os.PathLike[str] | Binary
             raise TypeError(f"save_safetensors: {k!r} is a {type(v).__name__}, not an array or Tensor")
         enc.array(a, (k,))
         arrays[k] = enc.arrays[-1]
+    meta.pop(DIGEST_KEY, None)
     blob = st_save(arrays, metadata=meta or None)
-    if arrays:
-        hlen = int.from_bytes(blob[:8], "little")
-        meta[DIGEST_KEY] = hashlib.sha256(blob[8 + hlen:]).hexdigest()
-        blob = st_save(arrays, metadata=meta)
+    hlen = int.from_bytes(blob[:8], "little")
+    meta[DIGEST_KEY] = _st_digest(json.loads(blob[8:8 + hlen]), blob[8 + hlen:])
+    blob = st_save(arrays, metadata=meta)
     _emit(f, "save", lambda out: _write(out, hashlib.sha256(), memoryview(blob)))
+
+
+def _st_digest(header: dict[str, Any], data: bytes) -> str:
+    """SHA-256 of a safetensors header (without the digest itself, keys sorted) and of its data: any
+    change to a name, shape, offset, metadata value or byte of data changes it."""
+    header = dict(header)
+    meta = {k: v for k, v in header.pop("__metadata__", {}).items() if k != DIGEST_KEY}
+    if meta:
+        header["__metadata__"] = meta
+    h = hashlib.sha256(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    h.update(data)
+    return h.hexdigest()
 
 
 def _fsync_dir(directory: str) -> None:
@@ -582,22 +595,24 @@ def _readinto(f: BinaryIO, buf: memoryview) -> int:
 
 
 # ---------------------------------------------------------------------------- safetensors
-def load_safetensors(f: str | os.PathLike[str] | BinaryIO, max_header_bytes: int = MAX_HEADER_BYTES
-                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def load_safetensors(f: str | os.PathLike[str] | BinaryIO, max_header_bytes: int = MAX_HEADER_BYTES,
+                     require_digest: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The tensors (name -> writable ndarray, in file order) and the string metadata of a safetensors
-    file, validated before anything is allocated (see the module doc); ``CheckpointError`` otherwise."""
+    file, validated before anything is allocated (see the module doc); ``CheckpointError`` otherwise.
+    The digest minigrad writes (header and data) is checked when present, and required with
+    ``require_digest``."""
     if _is_path(f):
         fname = os.fsdecode(f)
         with open(fname, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
             fh.seek(0)
-            return _load_st(fh, fname, size, max_header_bytes)
+            return _load_st(fh, fname, size, max_header_bytes, require_digest)
     _check_binary(f, "load", "read")
     fname = str(getattr(f, "name", None) or f"<{type(f).__name__}>")
     data = f.read()
     if not isinstance(data, bytes):
         raise TypeError(f"load: {fname} returned {type(data).__name__} from read(), not bytes")
-    return _load_st(io.BytesIO(data), fname, len(data), max_header_bytes)
+    return _load_st(io.BytesIO(data), fname, len(data), max_header_bytes, require_digest)
 
 
 def _st_specs(header: Any, fname: str, data_len: int
@@ -644,7 +659,7 @@ def _st_specs(header: Any, fname: str, data_len: int
     return specs
 
 
-def _load_st(f: BinaryIO, fname: str, size: int, max_header_bytes: int
+def _load_st(f: BinaryIO, fname: str, size: int, max_header_bytes: int, require_digest: bool = False
              ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     prefix = f.read(8)
     if len(prefix) < 8:
@@ -664,7 +679,10 @@ def _load_st(f: BinaryIO, fname: str, size: int, max_header_bytes: int
     data = f.read(size - 8 - hlen)
     if len(data) != size - 8 - hlen:
         raise CheckpointError(f"load: {fname} shrank while being read")
-    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+    if digest is None and require_digest:
+        raise CheckpointError(f"load: {fname} has no {DIGEST_KEY} in its metadata (not written by minigrad, "
+                              "or its header was altered)")
+    if digest is not None and _st_digest(header, data) != digest:
         raise CheckpointError(f"load: {fname} is corrupted: SHA-256 digest mismatch")
     from safetensors.numpy import load as st_load
 

@@ -120,7 +120,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointInvalid(f"{p} is not a minigrad rnn checkpoint (not a safetensors file: "
                                 f"{os.path.getsize(p)} bytes starting {head[:8]!r})")
     try:
-        tensors, meta = load_safetensors(p, max_header_bytes=MAX_HEADER_BYTES)
+        tensors, meta = load_safetensors(p, max_header_bytes=MAX_HEADER_BYTES, require_digest=True)
     except CheckpointError as exc:
         raise CheckpointInvalid(str(exc).removeprefix("load: ")) from None
     return parse(p, tensors, meta)

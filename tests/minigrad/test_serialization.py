@@ -642,3 +642,21 @@ def test_dict_of_arrays_in_the_old_container_is_read_with_a_deprecation_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mg.load(tmp_path / "nested")["step"] == 1
+
+
+def test_safetensors_digest_covers_the_header(tmp_path):
+    """Renaming a tensor or editing a metadata value (a valid file still) is detected; a file without
+    the digest loads unless the digest is required."""
+    p = tmp_path / "h.safetensors"
+    serialization.save_safetensors({"exp_avg": np.arange(3.0)}, p, {"lr": "0.01"})
+    blob = p.read_bytes()
+    for old, new in ((b'"exp_avg"', b'"exp_aVg"'), (b'"0.01"', b'"0.02"'), (b'"lr"', b'"Lr"')):
+        p.write_bytes(blob.replace(old, new))
+        with pytest.raises(CheckpointError, match="digest mismatch"):
+            mg.load(p)
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.ones(2)}, str(p))
+    assert serialization.load_safetensors(p)[0]["x"].tolist() == [1.0, 1.0]
+    with pytest.raises(CheckpointError, match=r"no minigrad\.sha256"):
+        serialization.load_safetensors(p, require_digest=True)

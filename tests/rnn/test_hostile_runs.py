@@ -484,3 +484,28 @@ def test_model_safetensors_reproduces_the_model_with_pytorch_equations(good_run)
         h = sig(o) * np.tanh(c)
     ours = model(task.batch(0, 3, "test")["x"]).data
     np.testing.assert_allclose(h @ p["head.weight"].T + p["head.bias"], ours, rtol=1e-4, atol=1e-5)
+
+
+def test_truncated_or_corrupted_checkpoints_never_escape_as_tracebacks(good_run, tmp_path, capsys):
+    """Cut the checkpoint at 40 places and flip a bit at 200 places: every resume is refused with one
+    error line (status 2) or, if a flip left a valid file, succeeds; never a traceback, the files of
+    a refused resume untouched."""
+    blob = (good_run / CHECKPOINT).read_bytes()
+    run = clone(good_run, tmp_path / "run")
+    cases = [blob[:n] for n in range(0, len(blob), max(1, len(blob) // 40))]
+    for i in range(0, len(blob), max(1, len(blob) // 200)):
+        b = bytearray(blob)
+        b[i] ^= 0x20
+        cases.append(bytes(b))
+    refused = 0
+    for data in cases:
+        (run / CHECKPOINT).write_bytes(data)
+        before = snapshot(run)
+        status = main(["evaluate", "--checkpoint", str(run), "--json"])
+        out = capsys.readouterr()
+        assert status in (0, 2) and "Traceback" not in out.err
+        if status == 2:
+            refused += 1
+            assert out.err.startswith("error: ") and out.err.count("\n") == 1, out.err
+            assert snapshot(run) == before
+    assert refused == len(cases), (refused, len(cases))  # the digest covers the header too
