@@ -249,6 +249,10 @@ def restore_states(p: Path, ckpt: dict[str, Any], model: nn.Module, opt: optim.O
                                          f"{v.dtype}{list(v.shape)}")
     model.load_state_dict(saved)
     if opt is not None and ckpt["optimizer"] is not None:
+        for i, (g, mine_g) in enumerate(zip(ckpt["optimizer"]["param_groups"], opt.param_groups)):
+            if set(g) - {"initial_lr"} != set(mine_g) - {"initial_lr"}:
+                raise _fail(p, f"optimizer.param_groups[{i}]", f"keys {sorted(g)[:12]} are not the "
+                            f"{type(opt).__name__} hyper-parameters {sorted(mine_g)}")
         try:
             opt.load_state_dict(ckpt["optimizer"])
         except (ValueError, TypeError, KeyError) as exc:

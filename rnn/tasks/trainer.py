@@ -39,7 +39,7 @@ from minigrad import nn, optim
 from ..cells import CELLS
 from . import get_task
 from .base import Task
-from .checkpoint import CHECKPOINT, FORMAT, MODEL, CheckpointInvalid, restore_states
+from .checkpoint import CHECKPOINT, FORMAT, LEGACY, MODEL, CheckpointInvalid, restore_states
 from .checkpoint import load_checkpoint as _load_validated
 from .checkpoint import save_checkpoint as _save_files
 from .rundir import RunDir, write_atomic
@@ -372,6 +372,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, quiet:
         else:
             task, model, opt = build(cfg)
             start = 0
+            for name in (CHECKPOINT, MODEL, RESULTS, LEGACY):  # a run started again: never a mixture
+                (out / name).unlink(missing_ok=True)
             write_atomic(out / LOSSES, "# step\tloss\tgrad_norm\n")
             losses = []
         return _run(cfg, out, task, model, opt, start, losses, quiet, stream, evaluate, on_step)

@@ -509,3 +509,28 @@ def test_truncated_or_corrupted_checkpoints_never_escape_as_tracebacks(good_run,
             assert out.err.startswith("error: ") and out.err.count("\n") == 1, out.err
             assert snapshot(run) == before
     assert refused == len(cases), (refused, len(cases))  # the digest covers the header too
+
+
+def test_optimizer_groups_must_hold_the_optimizers_hyper_parameters(good_run, tmp_path, capsys):
+    run = clone(good_run, tmp_path / "run")
+    o = json.loads(load_safetensors(run / CHECKPOINT)[1]["optimizer"])
+    o["param_groups"][0]["Eps"] = o["param_groups"][0].pop("eps")
+    rewrite(run, {"optimizer": json.dumps(o)})
+    assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 2
+    assert "optimizer.param_groups[0]: keys" in capsys.readouterr().err
+
+
+def test_overwrite_removes_the_old_runs_checkpoint_first(good_run, tmp_path):
+    """A run started again with --overwrite and killed before its first save must not leave the old
+    run's checkpoint beside the new run's log."""
+    import rnn.tasks.trainer as trainer
+
+    run = clone(good_run, tmp_path / "run")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer, "_run", interrupted)
+        assert main(["train", *TINY, "--steps", "5", "--overwrite", "--out", str(run)]) == 130
+    assert not (run / CHECKPOINT).exists() and not (run / MODEL).exists()
