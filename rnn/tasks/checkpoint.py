@@ -90,6 +90,8 @@ def checkpoint_file(path: str | Path) -> Path:
         if (p / LEGACY).is_file():
             _refuse_legacy(p / LEGACY)
         raise FileNotFoundError(f"checkpoint {p / CHECKPOINT} does not exist")
+    if p.exists() and not p.is_file():
+        raise CheckpointInvalid(f"checkpoint {p} is not a regular file")
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint {p} does not exist")
     return p
@@ -111,7 +113,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The validated checkpoint at ``path`` (a run directory, its ``checkpoint.safetensors`` or its
     ``model.safetensors``): ``{"format", "config", "step", "model", "optimizer", "rng", "path"}`` with
     ``optimizer`` and ``rng`` None for a ``model.safetensors`` (enough to evaluate, sample and draw)."""
+    from .trainer import memory_available
+
     p = checkpoint_file(path)
+    size, have = p.stat().st_size, memory_available()
+    if have is not None and 3 * size > have:  # read, decoded, then copied into a model
+        raise CheckpointInvalid(f"{p} is {size / 2**30:.1f} GiB: loading it needs more than the "
+                                f"{have / 2**30:.1f} GiB of memory available")
     with open(p, "rb") as f:
         head = f.read(9)
     if head[:len(MAGIC)] == MAGIC:

@@ -323,3 +323,33 @@ def test_save_load_arguments_write_nothing(tmp_path, call, exc, msg):
     with pytest.raises(exc, match=msg):
         call(tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_bigger_than_memory_is_refused_before_reading(tmp_path, capsys):
+    from rnn.tasks.trainer import memory_available
+
+    if memory_available() is None:
+        pytest.skip("no /proc/meminfo")
+    p = tmp_path / "huge.safetensors"
+    with open(p, "wb") as f:
+        f.write((100).to_bytes(8, "little") + b"{")
+        f.truncate(memory_available() // 2)  # sparse: takes no disk space
+    assert main(["evaluate", "--checkpoint", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "GiB of memory available" in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
+def test_device_or_fifo_as_checkpoint_is_not_read(tmp_path, capsys):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    for path in (fifo, Path("/dev/null"), Path("/dev/zero")):
+        assert main(["evaluate", "--checkpoint", str(path)]) == 2
+        assert "is not a regular file" in capsys.readouterr().err
+
+
+def test_lock_file_that_is_a_directory(tmp_path, capsys):
+    (tmp_path / "run" / ".lock").mkdir(parents=True)
+    assert main(["train", *TINY, "--steps", "1", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'run' / '.lock'}") and "Is a directory" in err
