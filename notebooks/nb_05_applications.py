@@ -101,6 +101,8 @@ a.plot(np.convolve(cl.losses, np.ones(10) / 10, "valid")); a.set_xlabel("Adam st
 a.set_ylabel("cross-entropy (smoothed)"); a.set_title(f"test accuracy {cl.result['metric']:.1%} "
                                                       f"(majority {cl.result['baseline']:.1%})")
 b.imshow(confusion, cmap="Blues")
+b.set_xticks(range(4))
+b.set_yticks(range(4))
 for (i, j), n in np.ndenumerate(confusion):
     b.text(j, i, n, ha="center", va="center")
 b.set_xlabel("predicted class"); b.set_ylabel("true class"); b.set_title("confusion (500 test sequences)")
