@@ -42,6 +42,7 @@ from .base import Task
 from .checkpoint import CHECKPOINT, FORMAT, LEGACY, MODEL, CheckpointInvalid, restore_states
 from .checkpoint import load_checkpoint as _load_validated
 from .checkpoint import save_checkpoint as _save_files
+from .progress import Progress
 from .rundir import RunDir, write_atomic
 
 __all__ = ["CHECKPOINT", "FORMAT", "LOSSES", "MODEL", "RESULTS", "CheckpointInvalid", "TrainConfig",
@@ -249,49 +250,6 @@ def check_memory(cfg: TrainConfig) -> None:
         raise MemoryError(f"a training step with --batch {cfg.batch}, --seq-len {cfg.seq_len}, --hidden "
                           f"{cfg.hidden} and --layers {cfg.layers} needs about {need / 2**30:.1f} GiB, more "
                           f"than the {have / 2**30:.1f} GiB available; make them smaller")
-
-
-# --------------------------------------------------------------------------------------------- progress
-class Progress:
-    """One carriage-return status line on a terminal; periodic plain lines otherwise; nothing if quiet."""
-
-    def __init__(self, total: int, start: int = 0, quiet: bool = False, stream: TextIO | None = None,
-                 every: int | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self.total, self.start, self.quiet = total, start, quiet
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every = every or max(1, (total - start) // 10)
-        self.t0 = self.last = time.perf_counter()
-        self.avg: float | None = None
-        self.width = 0
-
-    def update(self, step: int, loss: float) -> None:
-        """``step`` steps done, the latest loss ``loss``."""
-        self.avg = loss if self.avg is None else 0.9 * self.avg + 0.1 * loss
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        done = step - self.start
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / max(rate, 1e-9)
-        msg = (f"step {step:>6d}/{self.total}  loss {loss:.4f} (avg {self.avg:.4f})  "
-               f"{rate:6.1f} steps/s  eta {eta:5.0f}s")
-        if self.tty:
-            if now - self.last > 0.1 or step == self.total:
-                self.stream.write("\r" + msg.ljust(self.width))
-                self.stream.flush()
-                self.width, self.last = len(msg), now
-        elif done % self.every == 0 or step == self.total:
-            self.stream.write(msg + "\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and not self.quiet:
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def rate(self, step: int) -> float:
-        return (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
 
 
 # --------------------------------------------------------------------------------------------- training

@@ -3,7 +3,6 @@ nothing."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -23,7 +22,6 @@ from rnn.tasks.trainer import (
     CHECKPOINT,
     FORMAT,
     LOSSES,
-    Progress,
     TrainConfig,
     TrainingInterrupted,
     load_checkpoint,
@@ -115,30 +113,6 @@ def test_resume_after_crash_drops_log_lines_past_the_checkpoint(tmp_path):
                 quiet=True)
     res = train(TrainConfig(task="adding"), run, resume=True, quiet=True)
     assert res.losses == ref.losses and [s for s, _, _ in losses(run)] == list(range(1, 7))
-
-
-def test_progress_lines_when_not_a_tty_and_quiet():
-    buf = io.StringIO()
-    p = Progress(20, stream=buf, every=5)
-    for s in range(1, 21):
-        p.update(s, 1.0 / s)
-    lines = buf.getvalue().splitlines()
-    assert len(lines) == 4 and "steps/s" in lines[0] and "\r" not in buf.getvalue()
-    q = io.StringIO()
-    p = Progress(5, stream=q, quiet=True)
-    p.update(5, 1.0)
-    assert q.getvalue() == ""
-
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    t = Tty()
-    p = Progress(3, stream=t)
-    for s in (1, 2, 3):
-        p.update(s, 0.5)
-    p.close()
-    assert t.getvalue().startswith("\r") and t.getvalue().endswith("\n")
 
 
 def test_sample_evaluate_draw(tmp_path, capsys):
