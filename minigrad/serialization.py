@@ -55,6 +55,7 @@ import os
 import secrets
 import struct
 import warnings
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -74,7 +75,8 @@ _EARLY_DIGEST = 64 * 1024
 ALLOWED_DTYPES = frozenset({"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",
                             "<f2", "<f4", "<f8"})
 
-__all__ = ["ALLOWED_DTYPES", "CheckpointError", "load", "load_safetensors", "save", "save_safetensors"]
+__all__ = ["ALLOWED_DTYPES", "CheckpointError", "atomic_write", "load", "load_safetensors", "save",
+           "save_safetensors"]
 
 #: safetensors dtype names <-> NumPy dtypes (little-endian)
 ST_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "I16": "<i2", "U16": "<u2", "I32": "<i4",
@@ -232,12 +234,21 @@ def _emit(f: Any, fn: str, write: Any) -> None:
         return
     path = os.fsdecode(f)
     _check_target(path, fn)
+    atomic_write(path, write)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], mode: int = 0o644) -> None:
+    """Replace ``path`` by what ``write(file)`` writes, atomically: a temporary file in the same
+    directory (``.<name>.<random>.tmp``), flushed and fsynced, renamed over ``path``, then the directory
+    fsynced. On any failure the temporary file is removed and ``path`` is untouched; an ``OSError``
+    without a file name (a full disk) is re-raised naming ``path``."""
+    path = os.fsdecode(path)
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     while True:
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
             break
         except FileExistsError:
             continue

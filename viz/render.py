@@ -14,11 +14,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import graphviz
+
+from minigrad.serialization import atomic_write
 
 FORMATS = ("svg", "png", "pdf", "dot")
 DEFAULT_TIMEOUT = 60.0
@@ -149,16 +150,7 @@ that is a link, a device or a directory is refused with ``ValueError``). Raises
         raise ValueError(f"render: {str(path)!r} exists and is not a regular file; write to a new "
                          "or regular file (for the DOT text itself use graph.source)")
     data = pipe(graph, fmt, timeout=timeout, dot=dot)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(data))
     return path
 
 

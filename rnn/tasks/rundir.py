@@ -15,9 +15,10 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
 from pathlib import Path
 from types import TracebackType
+
+from minigrad.serialization import atomic_write
 
 try:
     import fcntl
@@ -25,8 +26,9 @@ except ImportError:  # pragma: no cover  (Windows: no advisory locks; runs are n
     fcntl = None  # type: ignore[assignment]
 
 LOCK = ".lock"
-#: temporary files of an atomic write (``mg.save`` and ``write_atomic`` name them alike)
-TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8,12}\.tmp$")  # and viz.render's (mkstemp)
+#: temporary files of an atomic write (``minigrad.serialization.atomic_write``, which ``mg.save``,
+#: ``write_atomic`` and ``viz.render`` share)
+TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8,12}\.tmp$")
 
 
 class RunDirBusy(RuntimeError):  # noqa: N818
@@ -84,32 +86,7 @@ def remove_stale_temps(directory: Path) -> list[str]:
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
-    """Replace ``path`` by ``data`` atomically (temporary file, fsync, rename, fsync of the directory)."""
-    path = Path(path)
+    """Replace ``path`` by ``data`` atomically (``minigrad.serialization.atomic_write``: temporary file,
+    fsync, rename, fsync of the directory)."""
     raw = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and exc.errno and exc.filename is None:  # say which file (disk full)
-            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    atomic_write(path, lambda f: f.write(raw))
