@@ -47,51 +47,39 @@ def as_roots(tensor: Any) -> list[Tensor]:
 
 
 def walk(roots: Sequence[Tensor]) -> Walk:
-    """Every node and leaf reachable from ``roots`` (explicit stack, no recursion)."""
+    """Every node and leaf reachable from ``roots`` (explicit stack, no recursion). Leaves are
+    referred to as ``-j - 1`` (j their index in ``leaves``), nodes by their index in ``nodes``."""
     w = Walk()
     nodes, leaves, outputs, edges = w.nodes, w.leaves, w.outputs, w.edges
     nid: dict[int, int] = {}
     lid: dict[int, int] = {}
     stack: list[Node] = []
-    for r in roots:
-        n = r.node
+
+    def ref(t: Tensor) -> tuple[int, int]:
+        """(index, output index) of the node or leaf that made ``t``; new ones are recorded."""
+        n = t.node
         if n is None:
-            j = lid.get(id(r))
+            j = lid.get(id(t))
             if j is None:
-                j = lid[id(r)] = len(leaves)
-                leaves.append(r)
-            w.roots.append((-j - 1, 0))
-            continue
+                j = lid[id(t)] = len(leaves)
+                leaves.append(t)
+            return -j - 1, 0
         i = nid.get(id(n))
         if i is None:
             i = nid[id(n)] = len(nodes)
             nodes.append(n)
             stack.append(n)
-        k = output_index(r)
-        outputs.setdefault((i, k), r)
-        w.roots.append((i, k))
-    pop, push = stack.pop, stack.append
+        k = output_index(t)
+        outputs.setdefault((i, k), t)
+        return i, k
+
+    w.roots.extend(ref(r) for r in roots)
     while stack:
-        n = pop()
+        n = stack.pop()
         i = nid[id(n)]
         for t in n.inputs:
-            p = t.node
-            if p is None:
-                j = lid.get(id(t))
-                if j is None:
-                    j = lid[id(t)] = len(leaves)
-                    leaves.append(t)
-                edges.append((-j - 1, i, 0))
-            else:
-                k = nid.get(id(p))
-                if k is None:
-                    k = nid[id(p)] = len(nodes)
-                    nodes.append(p)
-                    push(p)
-                idx = output_index(t)
-                if (k, idx) not in outputs:
-                    outputs[(k, idx)] = t
-                edges.append((k, i, idx))
+            src, k = ref(t)
+            edges.append((src, i, k))
     return w
 
 
