@@ -364,6 +364,23 @@ class Tensor:
         return ops.clip(self, min, max)
     def matmul(self, o: Any) -> Tensor: return ops.matmul(self, o)
     def masked_fill(self, mask: Any, value: float) -> Tensor: return ops.masked_fill(self, mask, value)
+    def masked_fill_(self, mask: Any, value: float) -> Tensor:
+        m = mask_array(mask)
+        return _inplace.update(self, "masked_fill_", lambda a, _, **kw: np.copyto(a, value, where=m),
+                               None, lambda old, _: ops.masked_fill(old, m, value))
+    def add(self, o: Any, alpha: float = 1) -> Tensor: return ops.add(self, o if alpha == 1 else o * alpha)
+    def sub(self, o: Any, alpha: float = 1) -> Tensor: return ops.sub(self, o if alpha == 1 else o * alpha)
+    def mul(self, o: Any) -> Tensor: return ops.mul(self, o)
+    def div(self, o: Any) -> Tensor: return ops.div(self, o)
+    def sin(self) -> Tensor: return ops.sin(self)
+    def cos(self) -> Tensor: return ops.cos(self)
+    def mm(self, o: Tensor) -> Tensor: return ops.mm(self, o)
+    def bmm(self, o: Tensor) -> Tensor: return ops.bmm(self, o)
+    def cumsum(self, dim: int, **kw: Any) -> Tensor: return ops.cumsum(self, dim, **kw)
+    def sort(self, dim: int = -1, descending: bool = False) -> Any: return ops.sort(self, dim, descending)
+    def index_select(self, dim: int, index: Any) -> Tensor: return ops.index_select(self, dim, index)
+    def narrow(self, dim: int, start: int, length: int) -> Tensor: return ops.narrow(self, dim, start, length)
+    def repeat(self, *sizes: int) -> Tensor: return ops.repeat(self, *sizes)
     def clone(self) -> Tensor: return ops.clone(self)
     def copy(self) -> Tensor:
         """NumPy's name for ``clone``: a copy in its own memory that the gradient flows through."""
@@ -494,6 +511,14 @@ class Tensor:
         return Tensor(np.full(tuple(size), fill_value, self.dtype if dtype is None else dtype))
     def new_tensor(self, data: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
         return Tensor(np.array(data, self.dtype if dtype is None else dtype))
+
+
+def mask_array(mask: Any) -> np.ndarray:
+    """A mask (Tensor or array-like) as a bool ndarray."""
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be bool, got {m.shape} [{m.dtype}]")
+    return m
 
 
 def _comparable(o: Any) -> bool:

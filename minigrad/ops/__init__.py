@@ -8,6 +8,7 @@ from .elementwise import (
     clamp,
     clip,
     clone,
+    cos,
     equal,
     exp,
     greater,
@@ -21,20 +22,22 @@ from .elementwise import (
     not_equal,
     relu,
     sigmoid,
+    sin,
     softplus,
     sqrt,
     tanh,
     where,
 )
 from .fused import gru_cell, lstm_cell, rnn_cell
-from .indexing import TopK, gather, topk
-from .linalg import dot, matmul
+from .indexing import TopK, gather, index_select, sort, topk
+from .linalg import bmm, dot, matmul, mm
 from .reduction import (
     MaxMin,
     amax,
     amin,
     argmax,
     argmin,
+    cumsum,
     log_softmax,
     logsumexp,
     max,
@@ -50,7 +53,9 @@ from .shape import (
     concatenate,
     expand_dims,
     getitem,
+    narrow,
     permute,
+    repeat,
     reshape,
     split,
     squeeze,
@@ -69,4 +74,5 @@ __all__ = [
     "squeeze", "stack", "sub", "subtract", "sum", "tanh", "transpose", "unbind", "unbroadcast", "where",
 ]
 __all__ += ["MaxMin", "TopK", "cat", "clone", "gather", "masked_fill", "norm", "std", "topk", "var"]
+__all__ += ["bmm", "cos", "cumsum", "index_select", "mm", "narrow", "repeat", "sin", "sort"]
 __all__ += ["gru_cell", "lstm_cell", "rnn_cell"]  # fused recurrent cells (ops/fused.py)

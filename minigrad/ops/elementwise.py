@@ -65,6 +65,32 @@ class Log(Function):
         return g / ctx.x
 
 
+class Sin(Function):
+    """y = sin x;  dL/dx = g cos x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * np.cos(ctx.x)
+
+
+class Cos(Function):
+    """y = cos x;  dL/dx = -g sin x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g * np.sin(ctx.x)
+
+
 class Sqrt(Function):
     """y = sqrt(x);  dL/dx = g / (2 y)."""
 
@@ -272,6 +298,14 @@ def exp(x: Tensor) -> Tensor:
 
 def log(x: Tensor) -> Tensor:
     return Log.apply(x)
+
+
+def sin(x: Tensor) -> Tensor:
+    return Sin.apply(x)
+
+
+def cos(x: Tensor) -> Tensor:
+    return Cos.apply(x)
 
 
 def sqrt(x: Tensor) -> Tensor:

@@ -1,5 +1,5 @@
-"""Indexing by index tensors: ``gather`` (PyTorch's ``torch.gather`` / NumPy's ``take_along_axis``)
-and ``topk``, whose values are a gather of the top indices."""
+"""Indexing by index tensors: ``gather`` (PyTorch's ``torch.gather`` / NumPy's ``take_along_axis``),
+``index_select``, and ``topk`` and ``sort``, whose values are a gather of the indices they pick."""
 
 from __future__ import annotations
 
@@ -63,3 +63,23 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     key = -x.data if largest else x.data
     idx = np.take(np.argsort(key, axis=d, kind="stable"), np.arange(k), axis=d).astype(np.int64)
     return TopK(gather(x, d, idx), Tensor(idx))
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False) -> TopK:
+    """``(values, indices)`` sorted along ``dim`` (stable); the values' gradient goes to the indices."""
+    if not -x.ndim <= dim < x.ndim:
+        raise ShapeError(f"sort: dim {dim} is out of range for {describe(x)}")
+    return topk(x, x.shape[dim % x.ndim], dim, largest=descending)
+
+
+def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
+    """The entries of ``x`` at ``index`` (1-D ints) along ``dim``, as ``torch.index_select``; repeated
+    indices add their gradients."""
+    from .shape import getitem
+
+    idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise ShapeError(f"index_select: index must be 1-D integers, got {idx.shape} [{idx.dtype}]")
+    if not -x.ndim <= dim < x.ndim:
+        raise ShapeError(f"index_select: dim {dim} is out of range for {describe(x)}")
+    return getitem(x, (slice(None),) * (dim % x.ndim) + (idx,))

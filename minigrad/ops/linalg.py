@@ -63,3 +63,17 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 def dot(a: Any, b: Any) -> Tensor:
     return matmul(a, b)
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """PyTorch's ``mm``: the product of two matrices (2-D only)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise ShapeError(f"mm: expects two matrices, got {describe(a, b)}")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """PyTorch's ``bmm``: a batch of matrix products, (B, n, m) @ (B, m, p) -> (B, n, p)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: expects two 3-D tensors with the same batch size, got {describe(a, b)}")
+    return matmul(a, b)

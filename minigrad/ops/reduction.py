@@ -249,3 +249,24 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: in
            keepdims: bool | None = None) -> Tensor:
     return ArgReduce.apply(x, fn=np.argmin, axis=dim_arg("argmin", dim, axis),
                            keepdims=keepdim_arg("argmin", keepdim, keepdims))
+
+
+class CumSum(Function):
+    """y_i = sum_{j <= i} x_j along an axis;  dL/dx_j = sum_{i >= j} g_i (a reversed cumulative sum)."""
+
+    name = "cumsum"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        return np.cumsum(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        a = ctx.axis
+        return np.flip(np.cumsum(np.flip(g, a), axis=a), a)
+
+
+def cumsum(x: Tensor, dim: int, *, axis: int | None = None) -> Tensor:
+    """Cumulative sum along ``dim``."""
+    return CumSum.apply(x, axis=normalize_axis(dim if axis is None else axis, x.ndim, "cumsum")[0])

@@ -309,3 +309,26 @@ def unbind(x: Tensor, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor,
     axis = normalize_axis(dim if axis is None else axis, x.ndim, "unbind")[0]
     pre = (slice(None),) * axis
     return Split.apply(x, slices=tuple((*pre, i) for i in range(x.shape[axis])))
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """``length`` entries of ``x`` from ``start`` along ``dim`` (a view), as ``torch.narrow``."""
+    d = normalize_axis(dim, x.ndim, "narrow")[0]
+    n = x.shape[d]
+    start = start + n if start < 0 else start
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise ShapeError(f"narrow: start {start} and length {length} do not fit dim {d} of {describe(x)}")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def repeat(x: Tensor, *sizes: int) -> Tensor:
+    """PyTorch's ``repeat``: ``x`` tiled ``sizes[k]`` times along each dim (extra leading sizes add
+    dims). As a broadcast of ``x`` against interleaved size-1 axes, so the gradient sums the tiles."""
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer)) else sizes
+    if len(sizes) < x.ndim or any(int(r) < 0 for r in sizes):
+        raise ShapeError(f"repeat: needs at least {x.ndim} non-negative sizes for {describe(x)}, got {sizes}")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    inter = tuple(v for s in shape for v in (1, s))
+    wide = tuple(v for r, s in zip(sizes, shape) for v in (int(r), s))
+    tiled = broadcast_to(reshape(x, inter), wide)
+    return reshape(tiled, tuple(int(r) * s for r, s in zip(sizes, shape)))

@@ -67,6 +67,14 @@ IDIOMS = {
     "layer_norm": "ln = nn.LayerNorm(4); y = ln(torch.randn(2, 4)); assert y.shape == (2, 4)",
     "embedding_lookup": "emb = nn.Embedding(10, 3); assert emb(torch.tensor([[1, 2]])).shape == (1, 2, 3)",
     "var_std_norm": "x = torch.randn(5, 3); s = x.std(dim=0); v = x.var(); n = x.norm(dim=1)",
+    "device_keyword": "device = 'cpu'; x = torch.zeros(2, 3, device=device); m = nn.Linear(3, 1).to(device)",
+    "randint_randperm": "y = torch.randint(0, 5, (8,)); p = torch.randperm(8); assert y.dtype == torch.long",
+    "mm_bmm": "assert torch.mm(torch.ones(2, 3), torch.ones(3, 4)).shape == (2, 4)",
+    "sort_cumsum": "v, i = torch.tensor([3., 1., 2.]).sort(); c = torch.arange(4).cumsum(0)",
+    "repeat_index_select": ("r = torch.ones(2, 1).repeat(1, 3)\n"
+                            "s = torch.eye(3).index_select(0, torch.tensor([2, 0]))"),
+    "method_arith": "x = torch.ones(3); y = x.add(x, alpha=2).mul(0.5).sub(1).div(2)",
+    "sin_cos": "t = torch.linspace(0, 1, 5); s = t.sin() ** 2 + t.cos() ** 2; assert s.shape == (5,)",
 }
 
 

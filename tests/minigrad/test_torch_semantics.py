@@ -238,3 +238,46 @@ def test_grad_assignment_is_checked():
     g = w.grad
     (w * w).sum().backward()
     assert w.grad is g and w.grad.tolist() == [2.5, 4.5]     # accumulated in place
+
+
+def test_more_pytorch_names_match_numpy_and_finite_differences():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 4))
+    x = leaf(a)
+    np.testing.assert_allclose(x.sin().data, np.sin(a))
+    np.testing.assert_allclose(x.cos().data, np.cos(a))
+    np.testing.assert_allclose(x.cumsum(1).data, np.cumsum(a, 1))
+    v, i = x.sort(dim=1, descending=True)
+    np.testing.assert_array_equal(i.data, np.argsort(-a, axis=1, kind="stable"))
+    np.testing.assert_allclose(v.data, -np.sort(-a, axis=1))
+    np.testing.assert_allclose(x.index_select(1, [3, 0, 3]).data, a[:, [3, 0, 3]])
+    np.testing.assert_allclose(x.narrow(1, 1, 2).data, a[:, 1:3])
+    np.testing.assert_allclose(x.repeat(2, 1, 3).data, np.tile(a, (2, 1, 3)))
+    np.testing.assert_allclose(x.mm(x.t()).data, a @ a.T)
+    np.testing.assert_allclose(mg.bmm(x.reshape(1, 3, 4), x.t().reshape(1, 4, 3)).data[0], a @ a.T)
+    np.testing.assert_allclose(x.add(x, alpha=2).data, 3 * a)
+    np.testing.assert_allclose(x.sub(1.0).mul(2).div(4).data, (a - 1) / 2)
+    for fn in (lambda t: t.sin() * t.cos(), lambda t: t.cumsum(0) ** 2, lambda t: t.sort(0).values * 3,
+               lambda t: t.index_select(0, [2, 2, 0]), lambda t: t.narrow(0, 1, 2) ** 2,
+               lambda t: t.repeat(2, 2) ** 2, lambda t: t.mm(t.t())):
+        assert mg.gradcheck(fn, [x])
+    with pytest.raises(mg.ShapeError, match="mm: expects two matrices"):
+        x.mm(mg.zeros(4))
+    with pytest.raises(mg.ShapeError, match="narrow"):
+        x.narrow(1, 3, 2)
+
+
+def test_masked_fill_in_place_and_creation_keywords():
+    t = mg.zeros(2, 2)
+    t.masked_fill_(mg.tensor([[True, False], [False, True]]), 5.0)
+    assert t.tolist() == [[5, 0], [0, 5]]
+    x = leaf([1.0, 2.0])
+    y = x * 1
+    y.masked_fill_(np.array([True, False]), 0.0)           # a graph tensor no op used: recorded
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0]
+    assert mg.randint(10, (3,)).shape == (3,) and mg.randint(2, 5, (2, 2)).dtype == mg.long
+    assert sorted(mg.randperm(5).tolist()) == [0, 1, 2, 3, 4]
+    assert mg.zeros(2, device="cpu").shape == (2,) and mg.tensor([1.0], device="cpu").shape == (1,)
+    with pytest.raises(ValueError, match="CPU only"):
+        mg.ones(2, device="cuda:0")

@@ -37,7 +37,7 @@ class RNNModel(nn.Module):
 
 def batchify(data, bsz):
     nbatch = data.size(0) // bsz
-    data = data.narrow(0, 0, nbatch * bsz) if hasattr(data, "narrow") else data[:nbatch * bsz]
+    data = data.narrow(0, 0, nbatch * bsz)
     return data.view(bsz, -1).t().contiguous()
 
 
