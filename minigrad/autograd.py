@@ -56,19 +56,6 @@ def _freed_error(node: Node) -> RuntimeError:
     )
 
 
-def _vjp(node: Node, gl: list) -> Any:
-    """The op's backward on the gradients of its outputs: one gradient (or None) per input."""
-    if not node.fn.builtin:
-        gl = [None if g is None else _readonly(g) for g in gl]
-    in_grads = node.fn.backward(node, gl) if node.multi else node.fn.backward(node, gl[0])
-    if type(in_grads) is not tuple and type(in_grads) is not list:
-        in_grads = (in_grads,)
-    if len(in_grads) != len(node.inputs):
-        raise RuntimeError(f"backward of op '{node.name}' returned {len(in_grads)} gradients "
-                           f"for {len(node.inputs)} inputs")
-    return in_grads
-
-
 def _readonly(g: np.ndarray) -> np.ndarray:
     v = g.view()
     v.flags.writeable = False
@@ -134,6 +121,14 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
         leaf[id(root)] = [root, seed]
         _finish_leaves(leaf, owned)
         return
+    _reverse_pass(root, top, seed, leaf, owned, retain_graph)
+    _finish_leaves(leaf, owned)
+
+
+def _reverse_pass(root: Tensor, top: Node, seed: np.ndarray, leaf: dict[int, list], owned: set[int],
+                  retain_graph: bool) -> None:
+    """Every node from ``top`` down, once, in reverse topological order: its VJP, accumulated into the
+    gradient buffers of its inputs' nodes and into ``leaf``."""
     anomaly = _state.anomaly
     bufs: dict[Node, list] = {top: [None] * top.n_out}
     bufs[top][root._idx] = seed
@@ -156,8 +151,15 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
         if owned:  # the op may keep or return these arrays: they are no longer ours to add into
             for g in gl:
                 owned.discard(id(g))
-        in_grads = _vjp(node, gl)
+        if not node.fn.builtin:
+            gl = [None if g is None else _readonly(g) for g in gl]
+        in_grads = node.fn.backward(node, gl) if node.multi else node.fn.backward(node, gl[0])
+        if type(in_grads) is not tuple and type(in_grads) is not list:
+            in_grads = (in_grads,)
         inputs = node.inputs
+        if len(in_grads) != len(inputs):
+            raise RuntimeError(f"backward of op '{node.name}' returned {len(in_grads)} gradients "
+                               f"for {len(inputs)} inputs")
         for t, g, need in zip(inputs, in_grads, node.needs_input_grad):
             if g is None or not need:
                 continue
@@ -196,7 +198,6 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
                 slot[k] = cur
         if not retain_graph:
             node.release()
-    _finish_leaves(leaf, owned)
 
 
 def _apply_hooks(hooks: list, g: np.ndarray, where: str) -> np.ndarray:
