@@ -388,17 +388,11 @@ class Tensor:
     def all(self, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
             keepdims: bool | None = None, out: None = None) -> Tensor:
         """Whether every entry (along ``dim``) is nonzero: a bool tensor, no gradient."""
-        if out is not None:
-            raise TypeError("Tensor.all: out= is not supported")
-        return Tensor(np.all(self.data, axis=ops.args.dim_arg("all", dim, axis),
-                             keepdims=ops.args.keepdim_arg("all", keepdim, keepdims)))
+        return _truth(np.all, "all", self, dim, keepdim, axis, keepdims, out)
     def any(self, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
             keepdims: bool | None = None, out: None = None) -> Tensor:
         """Whether some entry (along ``dim``) is nonzero: a bool tensor, no gradient."""
-        if out is not None:
-            raise TypeError("Tensor.any: out= is not supported")
-        return Tensor(np.any(self.data, axis=ops.args.dim_arg("any", dim, axis),
-                             keepdims=ops.args.keepdim_arg("any", keepdim, keepdims)))
+        return _truth(np.any, "any", self, dim, keepdim, axis, keepdims, out)
 
     # ----------------------------------------------------------------- reductions (dim= or axis=)
     def sum(self, dim: Axis = None, keepdim: bool = False, **kw: Any) -> Tensor:
@@ -511,6 +505,15 @@ class Tensor:
         return Tensor(np.full(tuple(size), fill_value, self.dtype if dtype is None else dtype))
     def new_tensor(self, data: Any, dtype: dtypes.DTypeLike = None) -> Tensor:
         return Tensor(np.array(data, self.dtype if dtype is None else dtype))
+
+
+def _truth(fn: Any, op: str, t: Tensor, dim: Axis, keepdim: bool, axis: Axis, keepdims: bool | None,
+           out: None) -> Tensor:
+    """``all``/``any`` (``np.all(t)`` calls the method with ``out=None``)."""
+    if out is not None:
+        raise TypeError(f"Tensor.{op}: out= is not supported")
+    return Tensor(fn(t.data, axis=ops.args.dim_arg(op, dim, axis),
+                     keepdims=ops.args.keepdim_arg(op, keepdim, keepdims)))
 
 
 def mask_array(mask: Any) -> np.ndarray:
