@@ -37,6 +37,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from .cell import check_size
+
 __all__ = ["TBPTTResult", "Window", "detach_state", "tbptt", "tbptt_windows", "window_bounds"]
 
 
@@ -59,9 +61,8 @@ def window_bounds(seq_len: int, k1: int, k2: int | None = None) -> list[tuple[in
     (``start = loss_start - (k2 - k1)``); the state at ``carry`` (the next window's start) is carried
     on. The last window may have fewer new steps."""
     k2 = k1 if k2 is None else k2
-    for name, v in (("k1", k1), ("k2", k2), ("seq_len", seq_len)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"tbptt: {name} must be a positive int, got {v!r}")
+    k1, k2, seq_len = (check_size("tbptt", name, v)
+                       for name, v in (("k1", k1), ("k2", k2), ("seq_len", seq_len)))
     if k2 < k1:
         raise ValueError(f"tbptt: k2 ({k2}) must be >= k1 ({k1}): each update backpropagates the k1 new "
                          "steps' losses through the last k2 steps")
