@@ -6,133 +6,68 @@ from typing import Any
 
 import numpy as np
 
-from ..function import Function
 from ..tensor import Tensor
-from .broadcast import binary, unbroadcast
+from .broadcast import binary
+from .pointwise import Pointwise
 
 
-class Add(Function):
-    """z = x + y;  dL/dx = unbroadcast(g),  dL/dy = unbroadcast(g)."""
+class Add(Pointwise):
+    """z = x + y;  dL/dx = g,  dL/dy = g (each unbroadcast to its argument's shape)."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.shapes = (x.shape, y.shape)
-        return x + y
-
-    @staticmethod
-    def backward(ctx, g):
-        sx, sy = ctx.shapes
-        nx, ny = ctx.needs_input_grad
-        return (unbroadcast(g, sx) if nx else None), (unbroadcast(g, sy) if ny else None)
+    args = ("x", "y")
+    out = "x + y"
+    grads = ("g", "g")
 
 
-class Sub(Function):
-    """z = x - y;  dL/dx = g,  dL/dy = -g (each unbroadcast)."""
+class Sub(Pointwise):
+    """z = x - y;  dL/dx = g,  dL/dy = -g."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.shapes = (x.shape, y.shape)
-        return x - y
-
-    @staticmethod
-    def backward(ctx, g):
-        sx, sy = ctx.shapes
-        nx, ny = ctx.needs_input_grad
-        return (unbroadcast(g, sx) if nx else None), (-unbroadcast(g, sy) if ny else None)
+    args = ("x", "y")
+    out = "x - y"
+    grads = ("g", "-g")
 
 
-class Mul(Function):
+class Mul(Pointwise):
     """z = x * y;  dL/dx = g * y,  dL/dy = g * x."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.x, ctx.y = x, y
-        return x * y
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.x, ctx.y
-        nx, ny = ctx.needs_input_grad
-        return (unbroadcast(g * y, x.shape) if nx else None), (unbroadcast(g * x, y.shape) if ny else None)
+    args = ("x", "y")
+    out = "x * y"
+    grads = ("g * y", "g * x")
 
 
-class Div(Function):
+class Div(Pointwise):
     """z = x / y;  dL/dx = g / y,  dL/dy = -g * x / y^2 = -g * z / y."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        z = x / y
-        ctx.x_shape, ctx.y, ctx.z = x.shape, y, z
-        return z
-
-    @staticmethod
-    def backward(ctx, g):
-        y, z = ctx.y, ctx.z
-        nx, ny = ctx.needs_input_grad
-        gx = unbroadcast(g / y, ctx.x_shape) if nx else None
-        gy = unbroadcast(-g * z / y, y.shape) if ny else None
-        return gx, gy
+    args = ("x", "y")
+    out = "x / y"
+    grads = ("g / y", "-g * out / y")
 
 
-class Neg(Function):
+class Neg(Pointwise):
     """z = -x;  dL/dx = -g."""
 
-    @staticmethod
-    def forward(ctx, x):
-        return -x
-
-    @staticmethod
-    def backward(ctx, g):
-        return -g
+    out = "-x"
+    grads = ("-g",)
 
 
-class Pow(Function):
+class Pow(Pointwise):
     """z = x ** y (both tensors);  dL/dx = g * y * x^(y-1) (0 where y = 0),  dL/dy = g * z * log(x)
     (taken as 0 where x <= 0)."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        z = x ** y
-        ctx.x, ctx.y, ctx.z = x, y, z
-        return z
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y, z = ctx.x, ctx.y, ctx.z
-        nx, ny = ctx.needs_input_grad
-        if nx:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dx = np.where(y == 0, 0, y * x ** (y - 1))  # d(x^0)/dx = 0, also at x = 0
-            gx = unbroadcast((g * dx).astype(g.dtype, copy=False), x.shape)
-        else:
-            gx = None
-        if ny:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                logx = np.where(x > 0, np.log(np.where(x > 0, x, 1)), 0)
-            gy = unbroadcast(g * z * logx, y.shape)
-        else:
-            gy = None
-        return gx, gy
+    args = ("x", "y")
+    out = "x ** y"
+    grads = ("g * where(y == 0, 0, y * x ** (y - 1))", "g * out * where(x > 0, log(where(x > 0, x, 1)), 0)")
+    quiet = True
 
 
-class PowScalar(Function):
+class PowScalar(Pointwise):
     """z = x ** p for a constant p;  dL/dx = g * p * x^(p-1)  (0 for p = 0, also at x = 0)."""
 
     name = "pow"
-
-    @staticmethod
-    def forward(ctx, x, *, p):
-        ctx.x, ctx.p = x, p
-        return x ** p
-
-    @staticmethod
-    def backward(ctx, g):
-        x, p = ctx.x, ctx.p
-        if p == 2:
-            return g * (2 * x)
-        if p == 0:  # x^0 = 1 is constant: 0 * x^-1 would give NaN at x = 0
-            return np.zeros_like(g)
-        return g * (p * x ** (p - 1))
+    params = ("p",)
+    out = "x ** p"
+    grads = ("where(p == 0, 0, g * p * x ** (p - 1))",)
+    quiet = True
 
 
 def add(a: Any, b: Any) -> Tensor:

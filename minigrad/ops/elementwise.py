@@ -1,5 +1,5 @@
 """Elementwise functions: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, maximum, minimum, clip,
-where, comparisons and dtype casts. Nonlinearities with a fused backward use the Numba kernels."""
+where, comparisons and dtype casts. Each pointwise op is its scalar formulas (``ops.pointwise``)."""
 
 from __future__ import annotations
 
@@ -9,230 +9,111 @@ import numpy as np
 
 from .. import dtypes
 from ..function import Function
-from ..kernels import elementwise as K
 from ..tensor import Tensor
-from .broadcast import ShapeError, binary, describe, lift, unbroadcast
+from .broadcast import ShapeError, binary, describe, lift
+from .pointwise import Pointwise
 
 
-def run(kernel: Any, x: np.ndarray, *more: Any) -> np.ndarray:
-    """Call a flat elementwise kernel ``kernel(x, *more, out)`` on arrays of x's shape; arrays in
-    ``more`` are flattened (``ravel`` is a view when contiguous), scalars passed as they are."""
-    out = np.empty(x.shape, x.dtype)
-    kernel(x.ravel(), *[m.ravel() if type(m) is np.ndarray else m for m in more], out.reshape(-1))
-    return out
-
-
-def run1(kernel: Any, x: np.ndarray) -> np.ndarray:
-    """``run`` for one-array kernels (forward nonlinearities)."""
-    if x.dtype.kind != "f":  # integer/bool input: compute in float64, as NumPy's ufuncs do
-        x = x.astype(np.float64)
-    out = np.empty(x.shape, x.dtype)
-    kernel(x.ravel(), out.reshape(-1))
-    return out
-
-
-def run2(kernel: Any, g: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``run`` for the common backward ``kernel(g, saved, out)``; the result has the saved array's
-    shape and dtype (``g`` always has them too: the engine casts gradients to the output's dtype)."""
-    out = np.empty(s.shape, s.dtype)
-    kernel(g.ravel(), s.ravel(), out.reshape(-1))
-    return out
-
-
-class Exp(Function):
+class Exp(Pointwise):
     """y = e^x;  dL/dx = g * y."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.y = y = np.exp(x)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * ctx.y
+    out = "exp(x)"
+    grads = ("g * out",)
 
 
-class Log(Function):
+class Log(Pointwise):
     """y = ln x;  dL/dx = g / x."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return np.log(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g / ctx.x
+    out = "log(x)"
+    grads = ("g / x",)
 
 
-class Sin(Function):
+class Sin(Pointwise):
     """y = sin x;  dL/dx = g cos x."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return np.sin(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * np.cos(ctx.x)
+    out = "sin(x)"
+    grads = ("g * cos(x)",)
 
 
-class Cos(Function):
+class Cos(Pointwise):
     """y = cos x;  dL/dx = -g sin x."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return np.cos(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return -g * np.sin(ctx.x)
+    out = "cos(x)"
+    grads = ("-g * sin(x)",)
 
 
-class Sqrt(Function):
+class Sqrt(Pointwise):
     """y = sqrt(x);  dL/dx = g / (2 y)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.y = y = np.sqrt(x)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return g / (2 * ctx.y)
+    out = "sqrt(x)"
+    grads = ("g / (2 * out)",)
 
 
-class Abs(Function):
+class Abs(Pointwise):
     """y = |x|;  dL/dx = g * sign(x), with abs'(0) = 0 (as in PyTorch, JAX and autograd)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return np.abs(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return run2(K.abs_backward, g, ctx.x)
+    out = "abs(x)"
+    grads = ("g * sign(x)",)
 
 
-class Tanh(Function):
+class Tanh(Pointwise):
     """y = tanh x;  dL/dx = g * (1 - y^2)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.y = y = np.tanh(x)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return run2(K.tanh_backward, g, ctx.y)
+    out = "tanh(x)"
+    grads = ("g * (1 - out * out)",)
 
 
-class Sigmoid(Function):
-    """y = 1 / (1 + e^-x);  dL/dx = g * y * (1 - y)."""
+class Sigmoid(Pointwise):
+    """y = 1 / (1 + e^-x) (never overflowing);  dL/dx = g * y * (1 - y)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.y = y = run1(K.sigmoid_forward, x)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return run2(K.sigmoid_backward, g, ctx.y)
+    out = "sigmoid(x)"
+    grads = ("g * out * (1 - out)",)
 
 
-class Relu(Function):
+class Relu(Pointwise):
     """y = max(x, 0);  dL/dx = g * [x > 0], with relu'(0) = 0."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return np.maximum(x, 0)
-
-    @staticmethod
-    def backward(ctx, g):
-        return run2(K.relu_backward, g, ctx.x)
+    out = "maximum(x, 0)"
+    grads = ("where(x > 0, g, 0)",)
 
 
-class Softplus(Function):
-    """y = log(1 + e^x) (stable);  dL/dx = g * sigmoid(x)."""
+class Softplus(Pointwise):
+    """y = log(1 + e^x) = max(x, 0) + log1p(e^-|x|);  dL/dx = g * sigmoid(x)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return run1(K.softplus_forward, x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return run2(K.softplus_backward, g, ctx.x)
+    out = "softplus(x)"
+    grads = ("g * sigmoid(x)",)
 
 
-class Clip(Function):
-    """y = min(max(x, lo), hi);  dL/dx = g * [lo <= x <= hi]."""
+class Clip(Pointwise):
+    """y = min(max(x, lo), hi);  dL/dx = g * [lo <= x <= hi] (the boundary passes the gradient)."""
 
-    @staticmethod
-    def forward(ctx, x, *, lo, hi):
-        ctx.x, ctx.lo, ctx.hi = x, lo, hi
-        return np.clip(x, lo, hi)
-
-    @staticmethod
-    def backward(ctx, g):
-        return run(K.clip_backward, g, ctx.x, ctx.lo, ctx.hi)
+    params = ("lo", "hi")
+    out = "minimum(maximum(x, lo), hi)"
+    grads = ("where((x >= lo) & (x <= hi), g, 0)",)
 
 
-class Maximum(Function):
+class Maximum(Pointwise):
     """z = max(x, y);  dL/dx = g * ([x > y] + [x == y] / 2): ties split the gradient evenly."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.x, ctx.y = x, y
-        return np.maximum(x, y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return _split_ties(ctx, g, np.greater)
+    args = ("x", "y")
+    out = "maximum(x, y)"
+    grads = ("g * where(x > y, 1, where(x == y, 0.5, 0))", "g * where(y > x, 1, where(x == y, 0.5, 0))")
 
 
-class Minimum(Function):
+class Minimum(Pointwise):
     """z = min(x, y);  dL/dx = g * ([x < y] + [x == y] / 2): ties split the gradient evenly."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.x, ctx.y = x, y
-        return np.minimum(x, y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return _split_ties(ctx, g, np.less)
+    args = ("x", "y")
+    out = "minimum(x, y)"
+    grads = ("g * where(x < y, 1, where(x == y, 0.5, 0))", "g * where(y < x, 1, where(x == y, 0.5, 0))")
 
 
-def _split_ties(ctx: Any, g: np.ndarray, wins: Any) -> tuple:
-    x, y = ctx.x, ctx.y
-    wx = wins(x, y) + 0.5 * (x == y)
-    nx, ny = ctx.needs_input_grad
-    gx = unbroadcast((g * wx).astype(g.dtype, copy=False), x.shape) if nx else None
-    gy = unbroadcast((g * (1 - wx)).astype(g.dtype, copy=False), y.shape) if ny else None
-    return gx, gy
-
-
-class Where(Function):
+class Where(Pointwise):
     """z = c ? x : y (c carries no gradient);  dL/dx = g * c,  dL/dy = g * (1 - c)."""
 
-    @staticmethod
-    def forward(ctx, c, x, y):
-        ctx.c, ctx.sx, ctx.sy = c, x.shape, y.shape
-        return np.where(c, x, y)
-
-    @staticmethod
-    def backward(ctx, g):
-        c = ctx.c
-        _, nx, ny = ctx.needs_input_grad
-        zero = g.dtype.type(0)
-        gx = unbroadcast(np.where(c, g, zero), ctx.sx) if nx else None
-        gy = unbroadcast(np.where(c, zero, g), ctx.sy) if ny else None
-        return None, gx, gy
+    args = ("c", "x", "y")
+    out = "where(c, x, y)"
+    grads = (None, "where(c, g, 0)", "where(c, 0, g)")
 
 
 class AsType(Function):
@@ -264,15 +145,13 @@ class Clone(Function):
         return g
 
 
-def _compare(ufunc: Any, opname: str) -> Any:
-    class Compare(Function):
+def _compare(formula: str, opname: str) -> Any:
+    class Compare(Pointwise):
         __doc__ = f"Elementwise ``{opname}`` as a bool tensor (no gradient)."
         name = opname
         differentiable = False
-
-        @staticmethod
-        def forward(ctx, x, y):
-            return ufunc(x, y)
+        args = ("x", "y")
+        out = formula
 
     Compare.__name__ = Compare.__qualname__ = opname.title().replace("_", "")
 
@@ -284,12 +163,12 @@ def _compare(ufunc: Any, opname: str) -> Any:
     return compare
 
 
-less = _compare(np.less, "less")
-less_equal = _compare(np.less_equal, "less_equal")
-greater = _compare(np.greater, "greater")
-greater_equal = _compare(np.greater_equal, "greater_equal")
-equal = _compare(np.equal, "equal")
-not_equal = _compare(np.not_equal, "not_equal")
+less = _compare("x < y", "less")
+less_equal = _compare("x <= y", "less_equal")
+greater = _compare("x > y", "greater")
+greater_equal = _compare("x >= y", "greater_equal")
+equal = _compare("x == y", "equal")
+not_equal = _compare("x != y", "not_equal")
 
 
 def exp(x: Tensor) -> Tensor:
