@@ -114,5 +114,5 @@ def _eager(cls: type[Pointwise]) -> tuple[Any, Any]:
     if cls.quiet:
         bwd = [bwd[0], "    with np.errstate(all='ignore'):"] + ["    " + line for line in bwd[1:]]
     ns: dict[str, Any] = {**ARRAY_FUNCTIONS, "unbroadcast": unbroadcast, "np": np}
-    exec(compile("\n".join(fwd + [""] + bwd), f"<pointwise {cls.__name__}>", "exec"), ns)  # noqa: S102
+    exec(compile("\n".join([*fwd, "", *bwd]), f"<pointwise {cls.__name__}>", "exec"), ns)
     return staticmethod(ns["forward"]), staticmethod(ns["backward"])
