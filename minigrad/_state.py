@@ -17,6 +17,8 @@ scope: tuple[str, ...] = ()
 #: counts in-place updates of tensors (``minigrad.inplace``): a node made at version v whose input was
 #: updated at a later version may have lost an array it saved for backward
 version: int = 0
+#: the active ``minigrad.compile`` tracer (records every op applied while it is set), or None
+tracer: Any = None
 
 F = TypeVar("F", bound=Callable[..., Any])
 

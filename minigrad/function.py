@@ -115,6 +115,15 @@ def _user_stack() -> list[str]:
     return traceback.format_list(frames[-4:])
 
 
+def user_line() -> str:
+    """``file:line: code`` of the innermost frame outside minigrad (for messages naming the user's line)."""
+    for f in reversed(traceback.extract_stack()[:-1]):
+        if not f.filename.startswith(_PKG_DIR):
+            rel = os.path.relpath(f.filename) if not f.filename.startswith("<") else f.filename
+            return f"{f.filename if rel.startswith('..') else rel}:{f.lineno}: {(f.line or '').strip()}"
+    return ""
+
+
 class Function:
     """Base class of ops. Subclass it, write ``forward`` and ``backward``, call ``apply``."""
 
@@ -183,6 +192,8 @@ class Function:
                           for i, o in enumerate(out)])
             if cls.view:
                 inputs[0].share_version(outs)
+            if _state.tracer is not None:
+                _state.tracer.record(cls, inputs, params, outs)
             return outs
         if type(out) is not np.ndarray:  # ufuncs on 0-d arrays give NumPy scalars; user ops may give lists
             out = np.asarray(out)
@@ -191,6 +202,8 @@ class Function:
         t = Tensor._make(out, ctx if record else None, 0)
         if cls.view:
             inputs[0].share_version((t,))
+        if _state.tracer is not None:
+            _state.tracer.record(cls, inputs, params, (t,))
         return t
 
 

@@ -135,6 +135,8 @@ class Tensor:
         return iter(ops.unbind(self, 0))
 
     def item(self) -> Any:
+        if _state.tracer is not None:
+            _state.tracer.concrete(self, "item()")
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
@@ -158,9 +160,13 @@ class Tensor:
         return f"tensor({body}, {', '.join(extra)})"
 
     def __bool__(self) -> bool:
+        if _state.tracer is not None:
+            _state.tracer.concrete(self, "bool()")
         return bool(self.data)
 
     def __float__(self) -> float:
+        if _state.tracer is not None:
+            _state.tracer.concrete(self, "float()")
         return float(self.data)
 
     def __int__(self) -> int:
@@ -325,7 +331,7 @@ class Tensor:
     def copy_(self, src: Any) -> Tensor:
         return _inplace.update(self, "copy_", None, src, lambda old, new: new + old * 0)
 
-    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
         return _inplace.update(self, "clamp_", lambda a, _, **kw: np.clip(a, min, max, out=kw["out"]),
                                None, lambda old, _: ops.clip(old, min, max))
 
@@ -360,7 +366,7 @@ class Tensor:
     def minimum(self, o: Any) -> Tensor: return ops.minimum(self, o)
     def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
         return ops.clip(self, lo, hi)
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         return ops.clip(self, min, max)
     def matmul(self, o: Any) -> Tensor: return ops.matmul(self, o)
     def masked_fill(self, mask: Any, value: float) -> Tensor: return ops.masked_fill(self, mask, value)
@@ -423,7 +429,7 @@ class Tensor:
         return ops.argmax(self, dim, keepdim, **kw)
     def argmin(self, dim: int | None = None, keepdim: bool = False, **kw: Any) -> Tensor:
         return ops.argmin(self, dim, keepdim, **kw)
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
         return ops.topk(self, k, dim, largest, sorted)
     def gather(self, dim: int, index: Any) -> Tensor: return ops.gather(self, dim, index)
 

@@ -51,7 +51,7 @@ CellSpec = str | CellFactory
 def make_rnn(cell: CellSpec, input_size: int, hidden_size: int, num_layers: int = 1,
              bidirectional: bool = False, dropout: float = 0.0, fused: bool = True,
              rng: np.random.Generator | None = None, dtype: Any = np.float32, batch_first: bool = True,
-             forget_bias: float | None = None, **cell_kw: Any) -> Recurrent:
+             forget_bias: float | None = None, compile: bool = False, **cell_kw: Any) -> Recurrent:
     """The one model factory of recurrent layers (batch-first by default).
 
     ``cell`` "rnn" / "gru" / "lstm" gives PyTorch's ``RNN`` / ``GRU`` / ``LSTM`` layer (``cell_kw``:
@@ -63,11 +63,12 @@ def make_rnn(cell: CellSpec, input_size: int, hidden_size: int, num_layers: int 
     if isinstance(cell, str) and cell in TORCH_LAYERS:
         layer: Recurrent = TORCH_LAYERS[cell](
             input_size, hidden_size, num_layers=num_layers, batch_first=batch_first, dropout=dropout,
-            bidirectional=bidirectional, fused=fused, rng=rng, dtype=dtype, **cell_kw)
+            bidirectional=bidirectional, fused=fused, rng=rng, dtype=dtype, compile=compile, **cell_kw)
     else:
         factory = cell_factory(cell)
         layer = Recurrent(lambda n_in: factory(n_in, hidden_size, rng=rng, dtype=dtype, **cell_kw),
-                          input_size, num_layers, bidirectional, batch_first, dropout, rng=rng)
+                          input_size, num_layers, bidirectional, batch_first, dropout, rng=rng,
+                          compile=compile)
     if forget_bias is not None:
         for c in layer.cells():
             if not hasattr(c, "set_forget_bias"):

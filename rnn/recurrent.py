@@ -65,7 +65,8 @@ class Recurrent(Module):
 
     def __init__(self, cell_fn: Callable[[int], Cell], input_size: int, num_layers: int = 1,
                  bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0, *,
-                 rng: np.random.Generator | None = None, name: str | None = None) -> None:
+                 rng: np.random.Generator | None = None, name: str | None = None,
+                 compile: bool = False) -> None:
         super().__init__()
         owner = name or type(self).__name__
         self.input_size = check_size(owner, "input_size", input_size)
@@ -81,6 +82,9 @@ class Recurrent(Module):
         #: generator for dropout masks (None: minigrad's global one, reseeded by ``mg.manual_seed``)
         self.rng = rng
         self._step_hooks: list[StepHook] = []
+        #: run each cell's step as generated code (``minigrad.compile``); False: the primitive graph
+        self.compile = bool(compile)
+        self._compiled: dict[int, Any] = {}  # id(cell) -> its compiled step, or None (falls back)
         self._build_cells(cell_fn, owner)
         self.scope_name = name or (type(self).__name__ if type(self) is not Recurrent
                                    else type(self.cell(0)).__name__)
@@ -289,6 +293,8 @@ class Recurrent(Module):
             inputs, step = (p.split(batch) if seq_len > 1 else (p,)), cell.step
         else:
             inputs, step = (x.unbind(0) if seq_len > 1 else (x.squeeze(0),)), cell.forward
+        if self.compile:
+            step = self._compiled_step(cell, step)
         state = cell.init_state(batch, self.dtype) if init is None else init
         if not inputs[0].requires_grad:  # drawings label leaves by name (x_t and h_0 may look alike)
             _name_leaves(inputs, "input")
@@ -315,6 +321,17 @@ class Recurrent(Module):
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
         return out, state
 
+    def _compiled_step(self, cell: Cell, step: Callable[..., Any]) -> Callable[..., Any]:
+        """``step`` compiled (``minigrad.compile``); the eager step, after ONE warning naming why, when
+        the cell cannot be compiled."""
+        params = [id(p) for p in cell.parameters()]  # a replaced parameter means a new trace
+        got = self._compiled.get(id(cell))
+        if got is None or got.params != params:
+            got = self._compiled[id(cell)] = _Guarded(mg.compile(step), step, f"{self.scope_name}: "
+                                                      f"{type(cell).__name__}.{step.__name__}")
+            got.params = params
+        return got
+
     def _as_state(self, new: Any, cell: Cell, n: int, step: Callable[..., Any]) -> tuple[Tensor, ...]:
         """A step's result as a state tuple, or a clear error naming the method that returned it."""
         if isinstance(new, (tuple, list)) and len(new) == n and all(isinstance(s, Tensor) for s in new):
@@ -324,6 +341,26 @@ class Recurrent(Module):
                         f"state as a tuple of {n} tensor(s) (like init_state), got {type(new).__name__}"
                         + (f" of length {len(new)}" if isinstance(new, (tuple, list)) else "")
                         + (" (wrap it: return (h,))" if isinstance(new, Tensor) else ""))
+
+
+class _Guarded:
+    """A compiled step that falls back to the eager one (warning once) when compiling fails."""
+
+    def __init__(self, compiled: Any, eager: Callable[..., Any], what: str) -> None:
+        self.compiled, self.eager, self.what = compiled, eager, what
+        self.__name__ = eager.__name__
+        self.failed = False
+        self.params: list[int] = []
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.failed:
+            try:
+                return self.compiled(*args)
+            except mg.CompileError as exc:
+                self.failed = True
+                warnings.warn(f"{self.what} cannot be compiled, running it uncompiled: {exc}",
+                              UserWarning, stacklevel=_caller_level())
+        return self.eager(*args)
 
 
 def _caller_level() -> int:

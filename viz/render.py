@@ -68,7 +68,7 @@ def _kill(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
-def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know from graphviz)
+def pipe(graph: Any, format: str = "svg", *,
          timeout: float = DEFAULT_TIMEOUT, dot: str = "dot") -> bytes:
     """The rendered picture as bytes (``dot -T<format>``, source on stdin, image on stdout)."""
     fmt = _check_format(format)
@@ -121,7 +121,7 @@ def pipe(graph: Any, format: str = "svg", *,  # noqa: A002  (the name users know
     return out
 
 
-def render(graph: Any, path: str | os.PathLike, format: str | None = None, *,  # noqa: A002
+def render(graph: Any, path: str | os.PathLike, format: str | None = None, *,
            timeout: float = DEFAULT_TIMEOUT, dot: str = "dot") -> Path:
     """Render ``graph`` (a ``graphviz.Digraph`` or DOT source) to ``path`` with Graphviz ``dot``.
 
@@ -165,7 +165,7 @@ class Drawing(graphviz.Digraph):
         super().__init__(*args, **kwargs)
         self.info = {}
 
-    def render_to(self, path: str | os.PathLike, format: str | None = None, *,  # noqa: A002
+    def render_to(self, path: str | os.PathLike, format: str | None = None, *,
                   timeout: float = DEFAULT_TIMEOUT) -> Path:
         """Same as ``viz.render(self, path, format, timeout=timeout)``."""
         return render(self, path, format, timeout=timeout)

@@ -195,7 +195,7 @@ class NLLLoss(Function):
         return _class_back(gx, ctx.xshape)
 
 
-def _class_loss_args(fn: str, input: Any, target: Any, weight: Any, ignore_index: int,  # noqa: A002
+def _class_loss_args(fn: str, input: Any, target: Any, weight: Any, ignore_index: int,
                      reduction: str) -> tuple[Tensor, np.ndarray, np.ndarray | None]:
     A.check_reduction(fn, reduction)
     x = A.float_input(input, fn)
@@ -223,7 +223,7 @@ def _class_weights(fn: str, weight: Any, C: int, dt: np.dtype) -> np.ndarray | N
     return w.astype(dt)
 
 
-def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy from unnormalised logits (PyTorch's ``cross_entropy``).
 
@@ -252,7 +252,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
                               smoothing=float(label_smoothing))
 
 
-def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities (e.g. ``log_softmax`` output); same shapes and
     options as ``cross_entropy``. ``nll_loss(log_softmax(x, 1), t) == cross_entropy(x, t)``."""

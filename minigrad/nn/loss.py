@@ -65,14 +65,14 @@ class _WeightedLoss(_Loss):
 class MSELoss(_Loss):
     """mean/sum/none of (input - target)^2."""
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     """mean/sum/none of |input - target|."""
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -87,7 +87,7 @@ class CrossEntropyLoss(_WeightedLoss):
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.ignore_index, self.label_smoothing = int(ignore_index), float(label_smoothing)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
                                self.label_smoothing)
 
@@ -100,14 +100,14 @@ class NLLLoss(_WeightedLoss):
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = int(ignore_index)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
 
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities in [0, 1]; see ``functional.binary_cross_entropy``."""
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
 
 
@@ -120,6 +120,6 @@ class BCEWithLogitsLoss(_WeightedLoss):
         super().__init__(weight, size_average, reduce, reduction)
         self.register_buffer("pos_weight", _array(pos_weight))
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
                                                   self.pos_weight)

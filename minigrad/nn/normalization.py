@@ -33,7 +33,7 @@ def _shape(normalized_shape: int | Sequence[int], fn: str) -> tuple[int, ...]:
     return shape
 
 
-def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],  # noqa: A002
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
                weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """(x - mu) / sqrt(var + eps) over the trailing ``normalized_shape`` axes, then ``* weight + bias``
     (each of shape ``normalized_shape``, optional)."""

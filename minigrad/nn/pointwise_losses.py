@@ -23,7 +23,7 @@ LOG_FLOOR = -100.0
 BCE_EPS = 1e-12
 
 
-def _pair(fn: str, input: Any, target: Any, reduction: str) -> tuple[Tensor, Tensor]:  # noqa: A002
+def _pair(fn: str, input: Any, target: Any, reduction: str) -> tuple[Tensor, Tensor]:
     A.check_reduction(fn, reduction)
     x = A.float_input(input, fn)
     y = A.match_dtype(target, x, fn)
@@ -40,14 +40,14 @@ def _weighted(fn: str, loss: Tensor, weight: Any, x: Tensor) -> Tensor:
     return loss * wt
 
 
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """(x - y)^2 elementwise, reduced by ``reduction``."""
     x, y = _pair("mse_loss", input, target, reduction)
     d = x - y
     return A.reduce(d * d, reduction)
 
 
-def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """|x - y| elementwise, reduced by ``reduction``; d/dx = sign(x - y), 0 where x == y (PyTorch)."""
     x, y = _pair("l1_loss", input, target, reduction)
     return A.reduce((x - y).abs(), reduction)
@@ -83,7 +83,7 @@ class BinaryCrossEntropy(Function):
         return gx, gy
 
 
-def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,
                          reduction: str = "mean") -> Tensor:
     """-w [y log x + (1 - y) log(1 - x)] for probabilities x (e.g. a sigmoid's output), log terms
     floored at -100 as in PyTorch; ``weight`` broadcasts to the input. An x outside [0, 1] (or NaN) is a
@@ -133,7 +133,7 @@ class BCEWithLogits(Function):
         return gx, gy
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,
                                      reduction: str = "mean", pos_weight: Any = None) -> Tensor:
     """Stable sigmoid + binary cross-entropy: -[y log sigmoid(x) + (1-y) log(1 - sigmoid(x))], times
     the optional elementwise ``weight``; ``pos_weight`` (broadcast along the last axis) weights the

@@ -261,6 +261,6 @@ def astype(x: Tensor, dtype: dtypes.DTypeLike) -> Tensor:
 
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """PyTorch's name and keywords for ``clip``."""
     return clip(x, min, max)

@@ -52,7 +52,7 @@ class TopK(NamedTuple):
     indices: Tensor
 
 
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopK:  # noqa: A002
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopK:
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices; the values' gradient
     goes to those indices. Sorted from the largest (smallest) on; ties keep the lower index first."""
     if not -x.ndim <= dim < x.ndim:

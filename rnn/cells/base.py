@@ -33,8 +33,9 @@ def float_dtype(owner: str, dtype: Any) -> np.dtype:
 
 
 def is_zero_state(h: Tensor) -> bool:
-    """A constant zero state (no graph, no gradient wanted): its recurrent product can be skipped."""
-    return h.node is None and not h.requires_grad and not h.data.any()
+    """A constant zero state (no graph, no gradient wanted): its recurrent product can be skipped
+    (never while ``minigrad.compile`` traces the step: the trace must hold for every state)."""
+    return not mg.is_tracing() and h.node is None and not h.requires_grad and not h.data.any()
 
 
 class TorchCell(Cell):

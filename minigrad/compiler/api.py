@@ -1,0 +1,195 @@
+"""``minigrad.compile(fn)``: trace once per signature, generate Numba forward and backward, run them.
+
+In the outer graph a compiled call is ONE node (``CompiledCall``) whose backward runs the generated
+backward. A signature is the arguments' shapes, dtypes and ``requires_grad`` (arguments are Tensors or
+tuples of Tensors, like an RNN state); captured tensors (parameters read through ``self``) are
+re-read at every call and retraced if their shape, dtype or ``requires_grad`` changed. As with
+``jax.jit`` and ``torch.jit.trace``, Python control flow is frozen by the trace: ``bool(t)`` or
+``t.item()`` on a traced value is an error rather than a silently wrong trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _state
+from ..function import Function, Node
+from ..tensor import Tensor
+from .cache import load
+from .codegen import Dims, forward_source, kernel_params, module_source, plan
+from .derive import Backward
+from .ir import CompileError, Graph
+from .trace import trace
+
+
+class CompiledCall(Function):
+    """One call of a compiled function: the generated forward; backward = the generated backward."""
+
+    name = "compiled"
+
+    @staticmethod
+    def forward(ctx: Node, *arrays: np.ndarray, program: Program) -> tuple[np.ndarray, ...]:
+        res = program.forward(program.dims, *arrays, *program.const_arrays)
+        n = len(program.graph.outputs)
+        ctx.program, ctx.saved = program, tuple(res[n:])
+        return tuple(res[:n])
+
+    @staticmethod
+    def backward(ctx: Node, grads: list[np.ndarray | None]) -> tuple[np.ndarray | None, ...]:
+        p: Program = ctx.program
+        gs = [np.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(grads, p.graph.outputs)]
+        got = p.backward(p.dims, *ctx.saved, *gs)
+        out: list[np.ndarray | None] = [None] * len(ctx.inputs)
+        needs = ctx.needs_input_grad
+        for k, i in enumerate(p.wanted):
+            if needs[i]:
+                out[i] = got[k]
+        return tuple(out)
+
+
+class Program:
+    """The compiled code of one signature: graph, generated source and jitted functions."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, flat: list[Tensor], names: list[str]) -> None:
+        graph, result, captured = trace(fn, args, flat, names)
+        self.graph: Graph = graph
+        self.captured = captured
+        self.capture_sig = [_sig(t) for t in captured]
+        self.const_arrays = [v.const for v in graph.consts if not v.is_scalar_const]
+        self.structure = type(result) if isinstance(result, (tuple, list)) else None
+        ins = [*graph.args, *graph.captures]
+        self.wanted = [i for i, v in enumerate(ins) if v.requires_grad]
+        units, keep = plan(graph)
+        bsrc = None
+        saved: list = []
+        dims = Dims()
+        if self.wanted:
+            bw = Backward(graph, keep, dims)
+            bsrc = bw.source(units)
+            saved = list(bw.needs.values())
+        fsrc = forward_source(graph, units, keep, saved, kernel_params(graph), dims)
+        self.dims = dims.tuple()
+        self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc)
+        fns = load(self.source, ("forward", "backward") if bsrc else ("forward",))
+        self.forward = fns[0]
+        self.backward = fns[1] if bsrc else None
+        self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
+                                                           "__module__": __name__})
+
+    def valid(self) -> bool:
+        return all(_sig(t) == s for t, s in zip(self.captured, self.capture_sig))
+
+    def run(self, flat: list[Tensor]) -> Any:
+        ins = flat + self.captured
+        if self.wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
+            outs = self.node.apply(*ins, program=self)
+        else:
+            res = self.forward(self.dims, *[t.data for t in ins], *self.const_arrays)
+            outs = tuple(Tensor._make(a, None, 0) for a in res[:len(self.graph.outputs)])
+        if self.structure is None:
+            return outs[0]
+        return self.structure(outs)
+
+
+def _sig(t: Tensor) -> tuple:
+    return (t.shape, t.dtype.str)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    target = getattr(fn, "__func__", fn)
+    try:
+        return f"{target.__qualname__} ({inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]})"
+    except (TypeError, OSError):
+        return getattr(target, "__qualname__", repr(target))
+
+
+def _summary(graph: Graph) -> str:
+    ins = ", ".join(f"{v.name} ({v.dtype}, {len(v.shape)}-D)" for v in (*graph.args, *graph.captures))
+    outs = ", ".join(v.name for v in graph.outputs)
+    return f"Inputs: {ins}.\nOutputs: {outs}."
+
+
+def _arg_names(fn: Callable[..., Any], args: tuple) -> list[str]:
+    """Names for the flattened arguments: the parameter's name (``state_0``, ``state_1`` for a tuple)."""
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for k, a in enumerate(args):
+        base = params[k] if k < len(params) else f"arg{k}"
+        if isinstance(a, (tuple, list)):
+            names += [f"{base}_{j}" for j in range(len(a))]
+        else:
+            names.append(base)
+    return names
+
+
+def _flatten(args: tuple) -> tuple[list[Tensor], tuple]:
+    flat: list[Tensor] = []
+    shape: list = []
+    for k, a in enumerate(args):
+        items = list(a) if isinstance(a, (tuple, list)) else [a]
+        if not all(isinstance(t, Tensor) for t in items):
+            raise TypeError(f"minigrad.compile: argument {k} must be a Tensor or a tuple of Tensors, got "
+                            f"{type(a).__name__}")
+        flat += items
+        shape.append(len(items) if isinstance(a, (tuple, list)) else None)
+    return flat, tuple(shape)
+
+
+class Compiled:
+    """``fn`` compiled (see the module docstring); call it like ``fn``."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise TypeError(f"minigrad.compile: expected a callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.programs: dict[tuple, Program] = {}
+        functools.update_wrapper(self, fn, updated=())
+
+    def program(self, *args: Any) -> Program:
+        """The compiled program for these arguments (traced and generated on first use)."""
+        flat, layout = _flatten(args)
+        key = (layout, tuple(_sig(t) for t in flat))
+        prog = self.programs.get(key)
+        if prog is None or not prog.valid():
+            prog = self.programs[key] = Program(self.fn, args, flat, _arg_names(self.fn, args))
+        return prog
+
+    def __call__(self, *args: Any) -> Any:
+        if _state.tracer is not None:  # inside another trace: inline
+            return self.fn(*args)
+        prog = self.program(*args)
+        return prog.run(_flatten(args)[0])
+
+    def source(self, *args: Any) -> str:
+        """The generated module (forward and backward) for these example arguments, with the sizes
+        ``dims`` this call passes (the module itself is the same for every size)."""
+        prog = self.program(*args)
+        sizes = ", ".join(f"n{k} = {n}" for k, n in enumerate(prog.dims) if prog.dims != (0,))
+        return prog.source + (f"\n# this call: dims = ({sizes})\n" if sizes else "")
+
+
+def is_tracing() -> bool:
+    """Whether a function is being traced by ``compile`` now (code with a shortcut that reads tensor
+    values, such as skipping a product with a zero state, must not take it while tracing)."""
+    return _state.tracer is not None
+
+
+def compile(fn: Callable[..., Any]) -> Compiled:  # noqa: A001
+    """Compile ``fn`` (Tensors in, Tensors out, minigrad ops inside) into generated Numba code."""
+    return Compiled(fn)
+
+
+__all__ = ["CompileError", "Compiled", "compile", "is_tracing"]

@@ -1,0 +1,95 @@
+"""Generated modules on disk: ``<cache dir>/mg_<hash>.py``, jitted with Numba's ``cache=True``.
+
+The file name is a hash of the source (which spells out the whole graph: shapes, dtypes, ops), of
+``minigrad/kernels/fastmath.py`` (inlined into the loops; Numba's own cache would not notice a change
+there) and of the Numba version, so a file is never rewritten and a new process finds both the module
+and Numba's compiled code beside it. The directory is ``$MINIGRAD_CACHE_DIR``, else
+``$XDG_CACHE_HOME/minigrad`` (``~/.cache/minigrad``), else the system's temporary directory; when none
+is writable the module is compiled in memory (correct, only slower to start).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+from ..serialization import atomic_write
+
+
+@functools.cache
+def _salt() -> str:
+    import numba
+
+    fm = Path(__file__).resolve().parents[1] / "kernels" / "fastmath.py"
+    return hashlib.sha256(fm.read_bytes() + numba.__version__.encode()).hexdigest()
+
+
+def cache_dir() -> Path | None:
+    """The first writable directory of the list in the module docstring, or None."""
+    env = os.environ.get("MINIGRAD_CACHE_DIR")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for d in ([env] if env else []) + [os.path.join(xdg, "minigrad"), os.path.join(tempfile.gettempdir(),
+                                                                                   f"minigrad-{_uid()}")]:
+        p = Path(d) / "compiled"
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            if os.access(p, os.W_OK):
+                return p
+        except OSError:
+            continue
+    return None
+
+
+def _uid() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
+def load(source: str, names: tuple[str, ...]) -> tuple[Callable, ...]:
+    """The functions ``names`` of the module ``source``, jitted (cached on disk when possible)."""
+    key = hashlib.sha256(source.encode() + _salt().encode()).hexdigest()[:24]
+    modname = f"minigrad_compiled_{key}"
+    mod = sys.modules.get(modname)
+    if mod is None:
+        mod = _import(source, modname)
+    jitted = getattr(mod, "_jitted", None)
+    if jitted is None:
+        jitted = mod._jitted = tuple(_jit(getattr(mod, n), mod.__file__ is not None) for n in names)
+    return jitted
+
+
+def _import(source: str, modname: str) -> types.ModuleType:
+    d = cache_dir()
+    if d is not None:
+        path = d / f"{modname}.py"
+        try:
+            if not path.exists() or path.read_text() != source:
+                atomic_write(path, lambda f: f.write(source.encode()))
+            spec = importlib.util.spec_from_file_location(modname, path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            sys.modules[modname] = mod
+            return mod
+        except OSError:
+            pass
+    mod = types.ModuleType(modname)
+    mod.__file__ = None
+    exec(compile(source, f"<{modname}>", "exec"), mod.__dict__)
+    sys.modules[modname] = mod
+    return mod
+
+
+def _jit(fn: Callable, on_disk: bool) -> Callable:
+    import numba
+
+    if not on_disk:
+        return numba.njit(cache=False, error_model="numpy")(fn)
+    from ..kernels._jit import jit
+
+    return jit(fn, error_model="numpy")

@@ -1,0 +1,259 @@
+"""The backward, derived: reverse-mode over the fused units, written as source.
+
+Units are visited in reverse. A pointwise region becomes ONE backward loop that recomputes the
+region's scalars from its inputs (nothing inside a loop is saved) and then runs reverse mode on the
+scalars, each op's contribution being its ``grads`` formula (the same formulas eager mode evaluates):
+adjoints of scalars used twice add up, and the adjoint of an input broadcast over the loop is summed
+into its smaller array (the unbroadcast, as index arithmetic). An array op contributes by its
+vector-Jacobian rule (``RULES``). An adjoint read by several units is accumulated (``d_x = d_x + ...``);
+a buffer this code allocated is updated in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .codegen import (
+    Code,
+    Dims,
+    close_loops,
+    describe,
+    dtype_name,
+    function,
+    index,
+    loop_dtype,
+    open_loops,
+    pw_expr,
+    reduce_axes,
+    scalar_of,
+    slice_text,
+)
+from .fuse import Region, Unit
+from .ir import Graph, Op, Value
+
+
+class Backward:
+    """Emits the backward function; records which forward arrays it reads (``needs``)."""
+
+    def __init__(self, graph: Graph, keep: set[int], dims: Dims) -> None:
+        self.graph, self.keep = graph, keep
+        self.code = Code(dims)
+        self.dims = dims
+        self.adj: dict[int, str] = {}  # id(value) -> its adjoint array variable
+        self.owned: set[int] = set()  # adjoints in buffers allocated here (safe to update in place)
+        self.needs: dict[int, Value] = {}  # forward arrays the backward reads
+
+    def need(self, v: Value) -> str:
+        if v.kind != "const" or not v.is_scalar_const:
+            self.needs.setdefault(id(v), v)
+        return v.name
+
+    def accumulate(self, v: Value, expr: str) -> None:
+        name = f"d_{v.name}"
+        if id(v) in self.adj:
+            self.code.add(f"{name} = {name} + {expr}")
+        else:
+            self.code.add(f"{name} = {expr}")
+            self.adj[id(v)] = name
+        self.owned.add(id(v))  # a fresh array either way (a + b, or a product / copy below)
+
+    def alias(self, v: Value, expr: str) -> None:
+        """``d_v`` (+)= ``expr`` where ``expr`` may be a view of another adjoint."""
+        if id(v) in self.adj:
+            self.accumulate(v, expr)
+        else:
+            self.code.add(f"d_{v.name} = {expr}")
+            self.adj[id(v)] = f"d_{v.name}"
+
+    def scatter(self, v: Value, idx: str, expr: str) -> None:
+        """``d_v[idx] += expr`` into a buffer of v's shape (allocated, or copied, when needed)."""
+        name = f"d_{v.name}"
+        if id(v) not in self.adj:
+            self.code.add(f"{name} = np.zeros({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+            self.adj[id(v)] = name
+        elif id(v) not in self.owned:
+            self.code.add(f"{name} = {name}.copy()")
+        self.owned.add(id(v))
+        self.code.add(f"{name}[{idx}] += {expr}")
+
+    # -------------------------------------------------------------- the whole function
+    def source(self, units: list[Unit]) -> str:
+        for v in self.graph.outputs:
+            if v.requires_grad and id(v) not in self.adj:
+                self.adj[id(v)] = f"d_{v.name}"
+        for u in reversed(units):
+            if isinstance(u, Region):
+                self.region(u)
+            else:
+                self.array_op(u.op)
+        wanted = [v for v in (*self.graph.args, *self.graph.captures) if v.requires_grad]
+        rets = []
+        for v in wanted:
+            if id(v) in self.adj:
+                rets.append(self.adj[id(v)])
+            else:
+                rets.append(f"np.zeros({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+        self.code.add(f"return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
+        saved = [v.name for v in self.needs.values()]
+        grads = [f"d_{v.name}" for v in self.graph.outputs]
+        return function("backward", ["dims", *saved, *grads], self.code)
+
+    # -------------------------------------------------------------- array ops
+    def array_op(self, op: Op) -> None:
+        if id(op.out) not in self.adj or not any(v.requires_grad for v in op.ins):
+            return
+        self.code.comment(op)
+        RULES[op.kind](self, op, self.adj[id(op.out)])
+
+    # -------------------------------------------------------------- fused regions
+    def region(self, r: Region) -> None:
+        seeds = [op.out for op in r.ops if id(op.out) in self.adj and op.out.requires_grad]
+        targets = [v for v in r.inputs() if v.requires_grad]
+        if not seeds or not targets:
+            return
+        dt = loop_dtype(r)
+        code = self.code
+        code.add(f"# backward of the fused loop over {self.dims.shape(r.shape)}: recompute, then "
+                 "adjoints in reverse")
+        bufs = {}
+        for v in targets:
+            bufs[id(v)] = f"r_{v.name}"
+            alloc = "zeros" if v.shape != r.shape else "empty"
+            code.add(f"r_{v.name} = np.{alloc}({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+        open_loops(code, r.shape)
+        for v in r.inputs():
+            if not v.is_scalar_const:
+                code.add(f"{self.need(v)}_ = {index(v, r.shape)}")
+        for op in r.ops:  # recompute (what the adjoint formulas do not read, LLVM drops)
+            code.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
+        have: set[int] = set()
+        for v in seeds:
+            code.add(f"d_{v.name}_ = {index(v, r.shape, self.adj[id(v)])}")
+            have.add(id(v))
+        for op in reversed(r.ops):
+            self.scalar_vjp(op, have, dt)
+        for v in targets:
+            if id(v) in have:
+                op_ = "=" if v.shape == r.shape else "+="
+                code.add(f"{index(v, r.shape, bufs[id(v)])} {op_} d_{v.name}_")
+        close_loops(code, r.shape)
+        for v in targets:
+            if id(v) not in have:
+                continue
+            if id(v) in self.adj:
+                self.accumulate(v, bufs[id(v)])
+            else:
+                self._take(v, bufs[id(v)])
+
+    def _take(self, v: Value, buf: str) -> None:
+        self.code.add(f"d_{v.name} = {buf}")
+        self.adj[id(v)] = f"d_{v.name}"
+        self.owned.add(id(v))
+
+    def scalar_vjp(self, op: Op, have: set[int], dt: str) -> None:
+        """The contributions of one pointwise op to its inputs' scalar adjoints."""
+        if id(op.out) not in have:
+            return
+        cls = op.attrs["cls"]
+        env = {"g": f"d_{op.out.name}_", "out": scalar_of(op.out)}
+        first = True
+        for v, formula in zip(op.ins, cls.grads):
+            if formula is None or not v.requires_grad:
+                continue
+            if first:
+                self.code.add("# d " + describe(op))
+                first = False
+            term = pw_expr(op, formula, env, dt)
+            if id(v) in have:
+                self.code.add(f"d_{v.name}_ = d_{v.name}_ + ({term})")
+            else:
+                self.code.add(f"d_{v.name}_ = {term}")
+                have.add(id(v))
+
+
+# ------------------------------------------------------------------ vector-Jacobian rules of array ops
+def _matmul(b: Backward, op: Op, g: str) -> None:
+    """C = A B:  dA = G B^T,  dB = A^T G."""
+    x, y = op.ins
+    if x.requires_grad:
+        b.accumulate(x, f"np.dot({g}, {b.need(y)}.T)")
+    if y.requires_grad:
+        b.accumulate(y, f"np.dot({b.need(x)}.T, {g})")
+
+
+def _transpose(b: Backward, op: Op, g: str) -> None:
+    """y = x^T (axes p):  dx = g transposed back (axes argsort(p))."""
+    axes = op.attrs["axes"]
+    n = len(op.ins[0].shape)
+    if axes is None or list(axes) == list(range(n))[::-1]:
+        b.alias(op.ins[0], f"{g}.T")
+    else:
+        b.alias(op.ins[0], f"np.transpose({g}, {tuple(int(a) for a in np.argsort(axes))})")
+
+
+def _reshape(b: Backward, op: Op, g: str) -> None:
+    """y = reshape(x):  dx = reshape(g) to x's shape."""
+    b.alias(op.ins[0], f"np.ascontiguousarray({g}).reshape({b.dims.shape(op.ins[0].shape)})")
+
+
+def _slice(b: Backward, op: Op, g: str) -> None:
+    """y = x[idx]:  dx[idx] += g (one buffer shared by every piece of a split)."""
+    b.scatter(op.ins[0], slice_text(op.attrs["idx"], b.dims), g)
+
+
+def _concat(b: Backward, op: Op, g: str) -> None:
+    """y = [x_1, ..., x_n] along an axis:  dx_k = the k-th slab of g."""
+    ax, lo = op.attrs["axis"] % len(op.out.shape), 0
+    for v in op.ins:
+        hi = lo + v.shape[ax]
+        if v.requires_grad:
+            b.alias(v, f"{g}[{', '.join([':'] * ax + [f'{b.dims.int(lo)}:{b.dims.int(hi)}'])}]")
+        lo = hi
+
+
+def _stack(b: Backward, op: Op, g: str) -> None:
+    """y = stack(x_k) along an axis:  dx_k = g[..., k, ...]."""
+    ax = op.attrs["axis"] % len(op.out.shape)
+    for k, v in enumerate(op.ins):
+        if v.requires_grad:
+            b.alias(v, f"{g}[{', '.join([':'] * ax + [b.dims.int(k)])}]")
+
+
+def _sum(b: Backward, op: Op, g: str) -> None:
+    """y = sum over axes (mean: / n):  dx = g broadcast back over them (mean: / n)."""
+    x = op.ins[0]
+    axes = reduce_axes(op)
+    kept = tuple(1 if a in axes else n for a, n in enumerate(x.shape))
+    e = f"np.ascontiguousarray({g}).reshape({b.dims.shape(kept)})"
+    if op.kind == "mean":
+        e = f"{e} / {dtype_name(x.dtype)}({b.dims.int(np.prod([x.shape[a] for a in axes]))})"
+    b.alias(x, f"np.broadcast_to({e}, {b.dims.shape(x.shape)})")
+
+
+def _broadcast(b: Backward, op: Op, g: str) -> None:
+    """y = broadcast_to(x):  dx = g summed over the broadcast axes."""
+    x, shape = op.ins[0], op.out.shape
+    lead = len(shape) - len(x.shape)
+    e = g
+    for ax in reversed(range(len(shape))):
+        if ax < lead or x.shape[ax - lead] == 1 != shape[ax]:
+            e = f"np.sum({e}, axis={ax})"
+    b.accumulate(x, f"np.ascontiguousarray({e}).reshape({b.dims.shape(x.shape)})")
+
+
+def _astype(b: Backward, op: Op, g: str) -> None:
+    """y = x cast:  dx = g cast back."""
+    b.accumulate(op.ins[0], f"{g}.astype({dtype_name(op.ins[0].dtype)})")
+
+
+def _copy(b: Backward, op: Op, g: str) -> None:
+    """y = copy of x:  dx = g."""
+    b.alias(op.ins[0], g)
+
+
+RULES: dict[str, Callable[[Backward, Op, str], None]] = {
+    "matmul": _matmul, "transpose": _transpose, "reshape": _reshape, "slice": _slice, "concat": _concat,
+    "stack": _stack, "sum": _sum, "mean": _sum, "broadcast": _broadcast, "astype": _astype, "copy": _copy,
+}
