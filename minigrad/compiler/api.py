@@ -75,9 +75,9 @@ class Program:
         fsrc = forward_source(graph, units, keep, saved, kernel_params(graph), dims)
         self.dims = dims.tuple()
         self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc)
-        fns = load(self.source, ("forward", "backward") if bsrc else ("forward",))
-        self.forward = fns[0]
-        self.backward = fns[1] if bsrc else None
+        mod = load(self.source)
+        self.forward = mod.forward
+        self.backward = getattr(mod, "backward", None)
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
 

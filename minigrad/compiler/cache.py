@@ -51,17 +51,17 @@ def _uid() -> str:
     return str(os.getuid()) if hasattr(os, "getuid") else "user"
 
 
-def load(source: str, names: tuple[str, ...]) -> tuple[Callable, ...]:
-    """The functions ``names`` of the module ``source``, jitted (cached on disk when possible)."""
+def load(source: str) -> types.ModuleType:
+    """The module ``source`` with its ``loop_*`` functions jitted (cached on disk when possible)."""
     key = hashlib.sha256(source.encode() + _salt().encode()).hexdigest()[:24]
     modname = f"minigrad_compiled_{key}"
     mod = sys.modules.get(modname)
     if mod is None:
         mod = _import(source, modname)
-    jitted = getattr(mod, "_jitted", None)
-    if jitted is None:
-        jitted = mod._jitted = tuple(_jit(getattr(mod, n), mod.__file__ is not None) for n in names)
-    return jitted
+        for name, fn in list(vars(mod).items()):
+            if name.startswith("loop_") and callable(fn):
+                setattr(mod, name, _jit(fn, mod.__file__ is not None))
+    return mod
 
 
 def _import(source: str, modname: str) -> types.ModuleType:

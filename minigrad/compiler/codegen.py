@@ -1,5 +1,10 @@
 """Source generation: the forward function of a traced graph, and the module holding both directions.
 
+A generated module has plain-Python ``forward`` and ``backward`` functions that run the array ops with
+NumPy (``np.dot`` is BLAS) and call one Numba-jitted ``loop_*`` function per fused pointwise region.
+Only the loops are compiled: they are where Python would be slow, they compile in a fraction of a
+second each, and keeping BLAS out of Numba keeps SciPy out of the dependencies.
+
 Arrays keep their value's name (``matmul``, ``sigmoid_2``, ``weight_hh``); inside a fused loop a
 value is the scalar ``name_``; adjoints are ``d_name`` (arrays) and ``d_name_`` (scalars). Every
 statement carries a comment naming the op and the user's line it comes from. Shapes are constants of
@@ -8,6 +13,8 @@ index 0).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -59,12 +66,29 @@ class Dims:
 
 
 class Code:
-    """Lines of source at an indentation level, with the program's ``Dims``."""
+    """Lines of source at an indentation level, with the program's ``Dims`` and the loop functions
+    (``loops``, shared with the function that calls them) named ``loop_<prefix><k>``."""
 
-    def __init__(self, dims: Dims) -> None:
+    def __init__(self, dims: Dims, loops: list[str], prefix: str = "") -> None:
         self.lines: list[str] = []
         self.depth = 1
         self.dims = dims
+        self.loops, self.prefix = loops, prefix
+
+    def body(self) -> Code:
+        """A fresh body for a loop function of this code."""
+        return Code(self.dims, self.loops, self.prefix)
+
+    def call_loop(self, comment: str, body: Code, inputs: list[str], outputs: list[str]) -> None:
+        """Add ``def loop_..(sizes, inputs): body; return outputs`` to the module and the call here."""
+        text = "\n".join(body.lines)
+        sizes = sorted(set(re.findall(r"\bn(\d+)\b", text)), key=int)
+        params = [f"n{k}" for k in sizes] + inputs
+        name = f"loop_{self.prefix}{len(self.loops)}"
+        ret = ", ".join(outputs)
+        self.loops.append(f"def {name}({', '.join(params)}):\n    # {comment}\n{text}\n    return {ret}\n")
+        self.add(f"# {comment}")
+        self.add(f"{ret} = {name}({', '.join(params)})")
 
     def add(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -130,21 +154,23 @@ def pw_expr(op: Op, formula: str, env: dict[str, str], dt: str) -> str:
 def forward_region(code: Code, r: Region, keep: set[int]) -> None:
     """One fused loop: load the inputs, compute every op as a scalar, store what leaves the loop."""
     dt = loop_dtype(r)
-    labels = ", ".join(dict.fromkeys(op.label for op in r.ops))
-    code.add(f"# fused loop over {code.dims.shape(r.shape)}: {labels}")
+    body = code.body()
     stored = [op.out for op in r.ops if id(op.out) in keep]
     for v in stored:
-        code.add(f"{v.name} = np.empty({code.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
-    open_loops(code, r.shape)
-    for v in r.inputs():
-        if not v.is_scalar_const:
-            code.add(f"{v.name}_ = {index(v, r.shape)}")
+        body.add(f"{v.name} = np.empty({code.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+    open_loops(body, r.shape)
+    inputs = [v for v in r.inputs() if not v.is_scalar_const]
+    for v in inputs:
+        body.add(f"{v.name}_ = {index(v, r.shape)}")
     for op in r.ops:
-        code.comment(op)
-        code.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
+        body.comment(op)
+        body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
     for v in stored:
-        code.add(f"{index(v, r.shape)} = {v.name}_")
-    close_loops(code, r.shape)
+        body.add(f"{index(v, r.shape)} = {v.name}_")
+    close_loops(body, r.shape)
+    labels = ", ".join(dict.fromkeys(op.label for op in r.ops))
+    code.call_loop(f"fused loop over {code.dims.shape(r.shape)}: {labels}", body,
+                   [v.name for v in inputs], [v.name for v in stored])
 
 
 def slice_text(idx: tuple, dims: Dims) -> str:
@@ -208,7 +234,7 @@ def reduce_expr(op: Op, dims: Dims) -> str:
 
 def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[Value],
                    params: list[str], dims: Dims) -> str:
-    code = Code(dims)
+    code = Code(dims, [], "f")
     for u in units:
         if isinstance(u, Region):
             forward_region(code, u, keep)
@@ -221,10 +247,10 @@ def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[
 
 
 def function(name: str, params: list[str], code: Code) -> str:
-    """``def name(params):`` with the sizes unpacked first, then the body."""
+    """The loop functions ``code`` calls, then ``def name(params):`` with the sizes unpacked first."""
     unpack = code.dims.unpack()
     body = (["    " + unpack] if unpack else []) + code.lines
-    return f"def {name}({', '.join(params)}):\n" + "\n".join(body) + "\n"
+    return "\n\n".join([*code.loops, f"def {name}({', '.join(params)}):\n" + "\n".join(body) + "\n"])
 
 
 def check(graph: Graph) -> None:
@@ -239,7 +265,19 @@ def check(graph: Graph) -> None:
                                "compiled pointwise ops take float arrays")
 
 
+def prune(graph: Graph) -> None:
+    """Drop the ops whose values nothing reads (a trace records everything ``fn`` computed)."""
+    live = {id(v) for v in graph.outputs}
+    kept = []
+    for op in reversed(graph.ops):
+        if id(op.out) in live:
+            kept.append(op)
+            live.update(id(v) for v in op.ins)
+    graph.ops = kept[::-1]
+
+
 def plan(graph: Graph) -> tuple[list[Unit], set[int]]:
+    prune(graph)
     check(graph)
     units = schedule(graph)
     return units, materialised(graph, units)
@@ -255,4 +293,4 @@ def module_source(where: str, what: str, forward: str, backward: str | None) -> 
     parts = [HEADER.format(where=where, what=what), "", forward]
     if backward is not None:
         parts += ["", backward]
-    return "\n".join(parts)
+    return "\n\n".join(parts)

@@ -39,7 +39,7 @@ class Backward:
 
     def __init__(self, graph: Graph, keep: set[int], dims: Dims) -> None:
         self.graph, self.keep = graph, keep
-        self.code = Code(dims)
+        self.code = Code(dims, [], "b")
         self.dims = dims
         self.adj: dict[int, str] = {}  # id(value) -> its adjoint array variable
         self.owned: set[int] = set()  # adjoints in buffers allocated here (safe to update in place)
@@ -114,45 +114,42 @@ class Backward:
         if not seeds or not targets:
             return
         dt = loop_dtype(r)
-        code = self.code
-        code.add(f"# backward of the fused loop over {self.dims.shape(r.shape)}: recompute, then "
-                 "adjoints in reverse")
-        bufs = {}
+        body = self.code.body()
         for v in targets:
-            bufs[id(v)] = f"r_{v.name}"
             alloc = "zeros" if v.shape != r.shape else "empty"
-            code.add(f"r_{v.name} = np.{alloc}({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
-        open_loops(code, r.shape)
-        for v in r.inputs():
-            if not v.is_scalar_const:
-                code.add(f"{self.need(v)}_ = {index(v, r.shape)}")
+            body.add(f"r_{v.name} = np.{alloc}({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+        open_loops(body, r.shape)
+        inputs = [v for v in r.inputs() if not v.is_scalar_const]
+        for v in inputs:
+            body.add(f"{self.need(v)}_ = {index(v, r.shape)}")
         for op in r.ops:  # recompute (what the adjoint formulas do not read, LLVM drops)
-            code.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
+            body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
         have: set[int] = set()
         for v in seeds:
-            code.add(f"d_{v.name}_ = {index(v, r.shape, self.adj[id(v)])}")
+            body.add(f"d_{v.name}_ = {index(v, r.shape, self.adj[id(v)])}")
             have.add(id(v))
         for op in reversed(r.ops):
-            self.scalar_vjp(op, have, dt)
-        for v in targets:
-            if id(v) in have:
-                op_ = "=" if v.shape == r.shape else "+="
-                code.add(f"{index(v, r.shape, bufs[id(v)])} {op_} d_{v.name}_")
-        close_loops(code, r.shape)
-        for v in targets:
-            if id(v) not in have:
-                continue
+            self.scalar_vjp(body, op, have, dt)
+        done = [v for v in targets if id(v) in have]
+        for v in done:
+            body.add(f"{index(v, r.shape, 'r_' + v.name)} {'=' if v.shape == r.shape else '+='} d_{v.name}_")
+        close_loops(body, r.shape)
+        self.code.call_loop(f"backward of the fused loop over {self.dims.shape(r.shape)}: recompute, "
+                            "then adjoints in reverse", body,
+                            [v.name for v in inputs] + [self.adj[id(v)] for v in seeds],
+                            [f"r_{v.name}" for v in done])
+        for v in done:
             if id(v) in self.adj:
-                self.accumulate(v, bufs[id(v)])
+                self.accumulate(v, f"r_{v.name}")
             else:
-                self._take(v, bufs[id(v)])
+                self._take(v, f"r_{v.name}")
 
     def _take(self, v: Value, buf: str) -> None:
         self.code.add(f"d_{v.name} = {buf}")
         self.adj[id(v)] = f"d_{v.name}"
         self.owned.add(id(v))
 
-    def scalar_vjp(self, op: Op, have: set[int], dt: str) -> None:
+    def scalar_vjp(self, body: Code, op: Op, have: set[int], dt: str) -> None:
         """The contributions of one pointwise op to its inputs' scalar adjoints."""
         if id(op.out) not in have:
             return
@@ -163,13 +160,13 @@ class Backward:
             if formula is None or not v.requires_grad:
                 continue
             if first:
-                self.code.add("# d " + describe(op))
+                body.add("# d " + describe(op))
                 first = False
             term = pw_expr(op, formula, env, dt)
             if id(v) in have:
-                self.code.add(f"d_{v.name}_ = d_{v.name}_ + ({term})")
+                body.add(f"d_{v.name}_ = d_{v.name}_ + ({term})")
             else:
-                self.code.add(f"d_{v.name}_ = {term}")
+                body.add(f"d_{v.name}_ = {term}")
                 have.add(id(v))
 
 
