@@ -97,7 +97,7 @@ class Program:
 
 
 def _sig(t: Tensor) -> tuple:
-    return (t.shape, t.dtype.str)
+    return (t.data.shape, t.data.dtype)
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -161,7 +161,10 @@ class Compiled:
     def program(self, *args: Any) -> Program:
         """The compiled program for these arguments (traced and generated on first use)."""
         flat, layout = _flatten(args)
-        key = (layout, tuple(_sig(t) for t in flat))
+        return self._program(args, flat, layout)
+
+    def _program(self, args: tuple, flat: list[Tensor], layout: tuple) -> Program:
+        key = (layout, *[(t.data.shape, t.data.dtype) for t in flat])
         prog = self.programs.get(key)
         if prog is None or not prog.valid():
             prog = self.programs[key] = Program(self.fn, args, flat, _arg_names(self.fn, args))
@@ -170,8 +173,8 @@ class Compiled:
     def __call__(self, *args: Any) -> Any:
         if _state.tracer is not None:  # inside another trace: inline
             return self.fn(*args)
-        prog = self.program(*args)
-        return prog.run(_flatten(args)[0])
+        flat, layout = _flatten(args)
+        return self._program(args, flat, layout).run(flat)
 
     def source(self, *args: Any) -> str:
         """The generated module (forward and backward) for these example arguments, with the sizes

@@ -59,7 +59,8 @@ class Dims:
 
     def unpack(self) -> str:
         names = [f"n{k}" for k in range(len(self.values))]
-        return f"{', '.join(names)}{',' if len(names) == 1 else ''} = dims" if names else ""
+        # a prefix: the function generated next may add sizes
+        return f"{', '.join(names)}{',' if len(names) == 1 else ''} = dims[:{len(names)}]" if names else ""
 
     def tuple(self) -> tuple[int, ...]:
         return tuple(self.values) or (0,)
@@ -115,15 +116,38 @@ def loop_dtype(region: Region) -> str:
     return "f64"
 
 
-def index(v: Value, shape: tuple[int, ...], array: str | None = None) -> str:
+def index(v: Value, shape: tuple[int, ...], array: str | None = None, starts: list[str] | None = None) -> str:
     """``v[i0, i1]`` (or ``array[...]`` for an array of v's shape) inside a loop over ``shape``:
-    broadcast axes read index 0."""
+    broadcast axes read index 0; ``starts`` shift each axis (reading a window of a larger array)."""
     name = v.name if array is None else array
     if not v.shape:
         return f"{name}[()]"
     off = len(shape) - len(v.shape)
     ix = [f"i{off + j}" if n == shape[off + j] else "0" for j, n in enumerate(v.shape)]
+    if starts is not None:
+        ix = [i if s == "0" else (s if i == "0" else f"{i} + {s}") for i, s in zip(ix, starts)]
     return f"{name}[{', '.join(ix)}]"
+
+
+def window(v: Value) -> tuple[Value, list[int]] | None:
+    """``(base, starts)`` when ``v`` is a step-1 slice of an array of the same rank (split, chunk,
+    narrow): a loop reads the base at shifted indices, and writes its adjoint straight into one buffer
+    of the base's shape, instead of a view per piece and a scatter per piece."""
+    op = v.op
+    if op is None or op.kind != "slice" or len(v.shape) != len(op.ins[0].shape):
+        return None
+    idx = op.attrs["idx"]
+    if not all(isinstance(i, slice) and i.step == 1 for i in idx):
+        return None
+    return op.ins[0], [i.start for i in idx] + [0] * (len(v.shape) - len(idx))
+
+
+def read(v: Value, shape: tuple[int, ...], dims: Dims) -> tuple[Value, str]:
+    """(the array a loop reads for ``v``, the read expression)."""
+    w = window(v)
+    if w is None:
+        return v, index(v, shape)
+    return w[0], index(v, shape, w[0].name, [dims.int(k) for k in w[1]])
 
 
 def scalar_of(v: Value) -> str:
@@ -159,9 +183,12 @@ def forward_region(code: Code, r: Region, keep: set[int]) -> None:
     for v in stored:
         body.add(f"{v.name} = np.empty({code.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
     open_loops(body, r.shape)
-    inputs = [v for v in r.inputs() if not v.is_scalar_const]
-    for v in inputs:
-        body.add(f"{v.name}_ = {index(v, r.shape)}")
+    arrays: dict[int, Value] = {}
+    for v in r.inputs():
+        if not v.is_scalar_const:
+            a, expr = read(v, r.shape, code.dims)
+            arrays.setdefault(id(a), a)
+            body.add(f"{v.name}_ = {expr}")
     for op in r.ops:
         body.comment(op)
         body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
@@ -170,7 +197,7 @@ def forward_region(code: Code, r: Region, keep: set[int]) -> None:
     close_loops(body, r.shape)
     labels = ", ".join(dict.fromkeys(op.label for op in r.ops))
     code.call_loop(f"fused loop over {code.dims.shape(r.shape)}: {labels}", body,
-                   [v.name for v in inputs], [v.name for v in stored])
+                   [v.name for v in arrays.values()], [v.name for v in stored])
 
 
 def slice_text(idx: tuple, dims: Dims) -> str:

@@ -26,9 +26,11 @@ from .codegen import (
     loop_dtype,
     open_loops,
     pw_expr,
+    read,
     reduce_axes,
     scalar_of,
     slice_text,
+    window,
 )
 from .fuse import Region, Unit
 from .ir import Graph, Op, Value
@@ -113,44 +115,54 @@ class Backward:
         targets = [v for v in r.inputs() if v.requires_grad]
         if not seeds or not targets:
             return
-        dt = loop_dtype(r)
+        dt, dims = loop_dtype(r), self.dims
         body = self.code.body()
-        for v in targets:
-            alloc = "zeros" if v.shape != r.shape else "empty"
-            body.add(f"r_{v.name} = np.{alloc}({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
         open_loops(body, r.shape)
-        inputs = [v for v in r.inputs() if not v.is_scalar_const]
-        for v in inputs:
-            body.add(f"{self.need(v)}_ = {index(v, r.shape)}")
+        arrays: dict[int, Value] = {}
+        for v in r.inputs():
+            if not v.is_scalar_const:
+                a, expr = read(v, r.shape, dims)
+                arrays.setdefault(id(a), a)
+                body.add(f"{v.name}_ = {expr}")
         for op in r.ops:  # recompute (what the adjoint formulas do not read, LLVM drops)
             body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
-        have: set[int] = set()
+        have: dict[int, Value | None] = {}  # scalar adjoints so far -> the seed they equal, if any
         for v in seeds:
             body.add(f"d_{v.name}_ = {index(v, r.shape, self.adj[id(v)])}")
-            have.add(id(v))
+            have[id(v)] = v
         for op in reversed(r.ops):
             self.scalar_vjp(body, op, have, dt)
-        done = [v for v in targets if id(v) in have]
-        for v in done:
-            body.add(f"{index(v, r.shape, 'r_' + v.name)} {'=' if v.shape == r.shape else '+='} d_{v.name}_")
+        aliased = [v for v in targets if _passes(v, have, r.shape)]
+        bufs = _buffers([v for v in targets if id(v) in have and v not in aliased], r.shape)
+        for a, ws, zeroed in bufs.values():
+            for v, starts in ws:
+                shift = None if starts is None else [dims.int(k) for k in starts]
+                ix = index(v, r.shape, "r_" + a.name, shift)
+                body.add(f"{ix} {'+=' if zeroed else '='} d_{v.name}_")
         close_loops(body, r.shape)
-        self.code.call_loop(f"backward of the fused loop over {self.dims.shape(r.shape)}: recompute, "
-                            "then adjoints in reverse", body,
-                            [v.name for v in inputs] + [self.adj[id(v)] for v in seeds],
-                            [f"r_{v.name}" for v in done])
-        for v in done:
-            if id(v) in self.adj:
-                self.accumulate(v, f"r_{v.name}")
+        if bufs:
+            body.lines[:0] = [f"    r_{a.name} = np.{'zeros' if z else 'empty'}({dims.shape(a.shape)}, "
+                              f"{dtype_name(a.dtype)})" for a, _, z in bufs.values()]
+            self.code.call_loop(f"backward of the fused loop over {dims.shape(r.shape)}: recompute, "
+                                "then adjoints in reverse", body,
+                                [self.need(a) for a in arrays.values()] + [self.adj[id(v)] for v in seeds],
+                                [f"r_{a.name}" for a, _, _ in bufs.values()])
+        for v in aliased:  # dL/dv is a seed's adjoint unchanged (v + w, -(-v), ...): no loop for it
+            self.alias(v, self.adj[id(have[id(v)])])
+        for a, _, _ in bufs.values():
+            if id(a) in self.adj:
+                self.accumulate(a, f"r_{a.name}")
             else:
-                self._take(v, f"r_{v.name}")
+                self._take(a, f"r_{a.name}")
 
     def _take(self, v: Value, buf: str) -> None:
         self.code.add(f"d_{v.name} = {buf}")
         self.adj[id(v)] = f"d_{v.name}"
         self.owned.add(id(v))
 
-    def scalar_vjp(self, body: Code, op: Op, have: set[int], dt: str) -> None:
-        """The contributions of one pointwise op to its inputs' scalar adjoints."""
+    def scalar_vjp(self, body: Code, op: Op, have: dict[int, Value | None], dt: str) -> None:
+        """The contributions of one pointwise op to its inputs' scalar adjoints; ``have`` remembers
+        which adjoints are still exactly a seed's (the formula ``g`` passes it through)."""
         if id(op.out) not in have:
             return
         cls = op.attrs["cls"]
@@ -165,9 +177,43 @@ class Backward:
             term = pw_expr(op, formula, env, dt)
             if id(v) in have:
                 body.add(f"d_{v.name}_ = d_{v.name}_ + ({term})")
+                have[id(v)] = None
             else:
                 body.add(f"d_{v.name}_ = {term}")
-                have.add(id(v))
+                have[id(v)] = have[id(op.out)] if formula == "g" else None
+
+
+def _passes(v: Value, have: dict[int, Value | None], shape: tuple[int, ...]) -> bool:
+    """Whether dL/dv is a seed's adjoint array unchanged (same shape, not a window)."""
+    seed = have.get(id(v))
+    return seed is not None and seed is not v and v.shape == shape == seed.shape and window(v) is None
+
+
+def _buffers(targets: list[Value], loop: tuple[int, ...]
+             ) -> dict[int, tuple[Value, list[tuple[Value, list[int] | None]], bool]]:
+    """One result buffer per array a loop writes adjoints into: ``id -> (array, [(value, window
+    starts or None)], zeroed)``. A window's adjoint goes into its base's buffer. The buffer starts at
+    zero (and is added into) unless the writes cover it exactly once."""
+    bufs: dict[int, tuple[Value, list]] = {}
+    for v in targets:
+        w = window(v)
+        a = v if w is None else w[0]
+        bufs.setdefault(id(a), (a, []))[1].append((v, None if w is None else w[1]))
+    return {k: (a, ws, not _tiles(a, ws, loop)) for k, (a, ws) in bufs.items()}
+
+
+def _tiles(a: Value, ws: list[tuple[Value, list[int] | None]], loop: tuple[int, ...]) -> bool:
+    """The writes ``ws`` (full-shape values or windows) cover ``a`` exactly once."""
+    boxes = [(v.shape, [0] * len(a.shape) if s is None else s) for v, s in ws]
+    if any(shape != loop for shape, _ in boxes):
+        return False  # broadcast: several loop elements add into one
+    if sum(int(np.prod(shape)) for shape, _ in boxes) != int(np.prod(a.shape)):
+        return False
+    for j, (s1, o1) in enumerate(boxes):
+        for s2, o2 in boxes[j + 1:]:
+            if all(o1[k] < o2[k] + s2[k] and o2[k] < o1[k] + s1[k] for k in range(len(a.shape))):
+                return False  # overlap
+    return True
 
 
 # ------------------------------------------------------------------ vector-Jacobian rules of array ops
