@@ -262,9 +262,12 @@ def reduce_expr(op: Op, dims: Dims) -> str:
 def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[Value],
                    params: list[str], dims: Dims) -> str:
     code = Code(dims, [], "f")
+    views = as_arrays(graph, units, saved)
     for u in units:
         if isinstance(u, Region):
             forward_region(code, u, keep)
+        elif u.op.kind == "slice" and id(u.op.out) not in views:
+            continue  # read by loops as a window of its base
         else:
             code.comment(u.op)
             code.add(f"{u.op.out.name} = {array_expr(u.op, dims)}")
@@ -273,11 +276,23 @@ def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[
     return function("forward", ["dims", *params], code)
 
 
+def as_arrays(graph: Graph, units: list[Unit], saved: list[Value]) -> set[int]:
+    """ids of the values some statement needs as arrays (not only loops reading them as windows)."""
+    need = {id(v) for v in (*graph.outputs, *saved)}
+    for u in units:
+        if isinstance(u, Region):
+            need.update(id(v) for v in u.inputs() if window(v) is None)
+        else:
+            need.update(id(v) for v in u.op.ins)
+    return need
+
+
 def function(name: str, params: list[str], code: Code) -> str:
     """The loop functions ``code`` calls, then ``def name(params):`` with the sizes unpacked first."""
     unpack = code.dims.unpack()
     body = (["    " + unpack] if unpack else []) + code.lines
-    return "\n\n".join([*code.loops, f"def {name}({', '.join(params)}):\n" + "\n".join(body) + "\n"])
+    return "\n\n\n".join([*(loop.strip("\n") for loop in code.loops),
+                        f"def {name}({', '.join(params)}):\n" + "\n".join(body)])
 
 
 def check(graph: Graph) -> None:
@@ -317,7 +332,5 @@ def kernel_params(graph: Graph) -> list[str]:
 
 
 def module_source(where: str, what: str, forward: str, backward: str | None) -> str:
-    parts = [HEADER.format(where=where, what=what), "", forward]
-    if backward is not None:
-        parts += ["", backward]
-    return "\n\n".join(parts)
+    parts = [HEADER.format(where=where, what=what), forward] + ([backward] if backward else [])
+    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
