@@ -64,12 +64,12 @@ class Program:
         self.structure = type(result) if isinstance(result, (tuple, list)) else None
         ins = [*graph.args, *graph.captures]
         self.wanted = [i for i, v in enumerate(ins) if v.requires_grad]
-        units, keep = plan(graph)
+        units, keep, recall = plan(graph)
         bsrc = None
         saved: list = []
         dims = Dims()
         if self.wanted:
-            bw = Backward(graph, keep, dims)
+            bw = Backward(graph, keep, recall, dims)
             bsrc = bw.source(units)
             saved = list(bw.needs.values())
         fsrc = forward_source(graph, units, keep, saved, kernel_params(graph), dims)

@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from ..scopes import parse_step
-from .fuse import Region, Unit, materialised, schedule
+from .fuse import Region, Unit, materialised, push_slices, schedule
 from .ir import CompileError, Graph, Op, Value
 from .scalar import translate
 
@@ -318,11 +318,21 @@ def prune(graph: Graph) -> None:
     graph.ops = kept[::-1]
 
 
-def plan(graph: Graph) -> tuple[list[Unit], set[int]]:
+#: pointwise functions a backward loop reads back from the forward rather than recomputing (a
+#: store and a load cost less than a transcendental; arithmetic is recomputed, nothing else is saved)
+SAVED = {"exp", "log", "tanh", "sigmoid", "softplus", "sqrt", "sin", "cos"}
+
+
+def plan(graph: Graph) -> tuple[list[Unit], set[int], set[int]]:
+    """``(units, materialised, saved)``: the fused schedule, the values that leave their loop as
+    arrays, and among them the transcendental results the backward reads instead of recomputing."""
+    push_slices(graph)
     prune(graph)
     check(graph)
     units = schedule(graph)
-    return units, materialised(graph, units)
+    saved = {id(op.out) for u in units if isinstance(u, Region) for op in u.ops
+             if op.label in SAVED and op.out.requires_grad}
+    return units, materialised(graph, units) | saved, saved
 
 
 def kernel_params(graph: Graph) -> list[str]:

@@ -39,8 +39,8 @@ from .ir import Graph, Op, Value
 class Backward:
     """Emits the backward function; records which forward arrays it reads (``needs``)."""
 
-    def __init__(self, graph: Graph, keep: set[int], dims: Dims) -> None:
-        self.graph, self.keep = graph, keep
+    def __init__(self, graph: Graph, keep: set[int], saved: set[int], dims: Dims) -> None:
+        self.graph, self.keep, self.saved = graph, keep, saved
         self.code = Code(dims, [], "b")
         self.dims = dims
         self.adj: dict[int, str] = {}  # id(value) -> its adjoint array variable
@@ -124,46 +124,97 @@ class Backward:
                 a, expr = read(v, r.shape, dims)
                 arrays.setdefault(id(a), a)
                 body.add(f"{v.name}_ = {expr}")
-        for op in r.ops:  # recompute (what the adjoint formulas do not read, LLVM drops)
-            body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
-        have: dict[int, Value | None] = {}  # scalar adjoints so far -> the seed they equal, if any
+        for op in r.ops:  # saved values read back, the rest recomputed (LLVM drops what is unused)
+            if id(op.out) in self.saved:
+                arrays.setdefault(id(op.out), op.out)
+                body.add(f"{op.out.name}_ = {index(op.out, r.shape)}")
+            else:
+                body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
+        same: dict[int, Value] = {}  # scalar adjoint -> the value whose adjoint it equals (g passed on)
+        unchanged: set[int] = set()  # scalar adjoints still equal to a seed's adjoint array
         for v in seeds:
             body.add(f"d_{v.name}_ = {index(v, r.shape, self.adj[id(v)])}")
-            have[id(v)] = v
+            same[id(v)] = v
+            unchanged.add(id(v))
         for op in reversed(r.ops):
-            self.scalar_vjp(body, op, have, dt)
-        aliased = [v for v in targets if _passes(v, have, r.shape)]
-        bufs = _buffers([v for v in targets if id(v) in have and v not in aliased], r.shape)
-        for a, ws, zeroed in bufs.values():
-            for v, starts in ws:
-                shift = None if starts is None else [dims.int(k) for k in starts]
-                ix = index(v, r.shape, "r_" + a.name, shift)
-                body.add(f"{ix} {'+=' if zeroed else '='} d_{v.name}_")
+            self.scalar_vjp(body, op, same, unchanged, dt)
+        targets = [v for v in targets if id(v) in same]
+        # one result buffer per distinct adjoint: the loop stores it at the loop's own index (stores
+        # at shifted indices of one array would keep LLVM from vectorising); a seed's adjoint passed
+        # on unchanged needs no buffer
+        bufs: dict[int, tuple[Value, str]] = {}  # id(target) -> (root, buffer expression)
+        for v in targets:
+            root = same[id(v)]
+            if id(v) in unchanged and root.shape == r.shape == v.shape:
+                bufs[id(v)] = (root, self.adj[id(root)])
+            elif v.shape != r.shape:  # broadcast: loop elements add into one
+                self.allocate(body, v, "zeros")
+                body.add(f"{index(v, r.shape, 'r_' + v.name)} += d_{v.name}_")
+                bufs[id(v)] = (v, f"r_{v.name}")
+            elif not any(b[0] is root and b[1].startswith("r_") for b in bufs.values()):
+                self.allocate(body, root, "empty")
+                body.add(f"{index(root, r.shape, 'r_' + root.name)} = d_{v.name}_")
+                bufs[id(v)] = (root, f"r_{root.name}")
+            else:
+                bufs[id(v)] = (root, f"r_{root.name}")
         close_loops(body, r.shape)
-        if bufs:
-            body.lines[:0] = [f"    r_{a.name} = np.{'zeros' if z else 'empty'}({dims.shape(a.shape)}, "
-                              f"{dtype_name(a.dtype)})" for a, _, z in bufs.values()]
+        outs = list(dict.fromkeys(b for _, b in bufs.values() if b.startswith("r_")))
+        if outs:
             self.code.call_loop(f"backward of the fused loop over {dims.shape(r.shape)}: recompute, "
                                 "then adjoints in reverse", body,
                                 [self.need(a) for a in arrays.values()] + [self.adj[id(v)] for v in seeds],
-                                [f"r_{a.name}" for a, _, _ in bufs.values()])
-        for v in aliased:  # dL/dv is a seed's adjoint unchanged (v + w, -(-v), ...): no loop for it
-            self.alias(v, self.adj[id(have[id(v)])])
-        for a, _, _ in bufs.values():
-            if id(a) in self.adj:
-                self.accumulate(a, f"r_{a.name}")
+                                outs)
+        self.gather(targets, {k: b for k, (_, b) in bufs.items()})
+
+    def allocate(self, body: Code, v: Value, how: str) -> None:
+        """``r_v = np.<how>(v's shape)`` at the top of a loop function."""
+        body.lines.insert(0, f"    r_{v.name} = np.{how}({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+
+    def gather(self, targets: list[Value], bufs: dict[int, str]) -> None:
+        """Adjoints of the loop's arrays from its buffers: a direct input takes its buffer; the
+        windows of one base are joined (``np.concatenate`` when they tile it in order, else scattered),
+        and a base whose pieces are the same buffers as another's shares that array."""
+        by_base: dict[int, tuple[Value, list[Value]]] = {}
+        for v in targets:
+            w = window(v)
+            if w is None and bufs[id(v)].startswith("r_"):
+                self._add(v, bufs[id(v)])
+            elif w is None:  # a seed's adjoint array, unchanged
+                self.alias(v, bufs[id(v)])
             else:
-                self._take(a, f"r_{a.name}")
+                by_base.setdefault(id(w[0]), (w[0], []))[1].append(v)
+        joined: dict[tuple, Value] = {}
+        for base, pieces in by_base.values():
+            key = tuple((bufs[id(v)], tuple(window(v)[1])) for v in pieces)
+            if key in joined:
+                self.alias(base, f"d_{joined[key].name}")
+                continue
+            axis = _tiling_axis(base, pieces)
+            if axis is None:
+                for v in pieces:
+                    self.scatter(base, slice_text(v.op.attrs["idx"], self.dims), bufs[id(v)])
+            else:
+                order = sorted(pieces, key=lambda v: window(v)[1][axis])
+                self._add(base, f"np.concatenate(({', '.join(bufs[id(v)] for v in order)},), {axis})")
+            joined[key] = base
+
+    def _add(self, v: Value, expr: str) -> None:
+        """d_v (+)= a fresh array ``expr``."""
+        if id(v) in self.adj:
+            self.accumulate(v, expr)
+        else:
+            self._take(v, expr)
 
     def _take(self, v: Value, buf: str) -> None:
         self.code.add(f"d_{v.name} = {buf}")
         self.adj[id(v)] = f"d_{v.name}"
         self.owned.add(id(v))
 
-    def scalar_vjp(self, body: Code, op: Op, have: dict[int, Value | None], dt: str) -> None:
-        """The contributions of one pointwise op to its inputs' scalar adjoints; ``have`` remembers
-        which adjoints are still exactly a seed's (the formula ``g`` passes it through)."""
-        if id(op.out) not in have:
+    def scalar_vjp(self, body: Code, op: Op, same: dict[int, Value], unchanged: set[int], dt: str) -> None:
+        """The contributions of one pointwise op to its inputs' scalar adjoints; ``same`` maps each
+        adjoint computed so far to the value whose adjoint it equals (itself, or the op output whose
+        adjoint the formula ``g`` passed on unchanged)."""
+        if id(op.out) not in same:
             return
         cls = op.attrs["cls"]
         env = {"g": f"d_{op.out.name}_", "out": scalar_of(op.out)}
@@ -175,45 +226,33 @@ class Backward:
                 body.add("# d " + describe(op))
                 first = False
             term = pw_expr(op, formula, env, dt)
-            if id(v) in have:
+            if id(v) in same:
                 body.add(f"d_{v.name}_ = d_{v.name}_ + ({term})")
-                have[id(v)] = None
+                same[id(v)] = v
+                unchanged.discard(id(v))
             else:
                 body.add(f"d_{v.name}_ = {term}")
-                have[id(v)] = have[id(op.out)] if formula == "g" else None
+                same[id(v)] = same[id(op.out)] if formula == "g" else v
+                if formula == "g" and id(op.out) in unchanged:
+                    unchanged.add(id(v))
 
 
-def _passes(v: Value, have: dict[int, Value | None], shape: tuple[int, ...]) -> bool:
-    """Whether dL/dv is a seed's adjoint array unchanged (same shape, not a window)."""
-    seed = have.get(id(v))
-    return seed is not None and seed is not v and v.shape == shape == seed.shape and window(v) is None
-
-
-def _buffers(targets: list[Value], loop: tuple[int, ...]
-             ) -> dict[int, tuple[Value, list[tuple[Value, list[int] | None]], bool]]:
-    """One result buffer per array a loop writes adjoints into: ``id -> (array, [(value, window
-    starts or None)], zeroed)``. A window's adjoint goes into its base's buffer. The buffer starts at
-    zero (and is added into) unless the writes cover it exactly once."""
-    bufs: dict[int, tuple[Value, list]] = {}
-    for v in targets:
-        w = window(v)
-        a = v if w is None else w[0]
-        bufs.setdefault(id(a), (a, []))[1].append((v, None if w is None else w[1]))
-    return {k: (a, ws, not _tiles(a, ws, loop)) for k, (a, ws) in bufs.items()}
-
-
-def _tiles(a: Value, ws: list[tuple[Value, list[int] | None]], loop: tuple[int, ...]) -> bool:
-    """The writes ``ws`` (full-shape values or windows) cover ``a`` exactly once."""
-    boxes = [(v.shape, [0] * len(a.shape) if s is None else s) for v, s in ws]
-    if any(shape != loop for shape, _ in boxes):
-        return False  # broadcast: several loop elements add into one
-    if sum(int(np.prod(shape)) for shape, _ in boxes) != int(np.prod(a.shape)):
-        return False
-    for j, (s1, o1) in enumerate(boxes):
-        for s2, o2 in boxes[j + 1:]:
-            if all(o1[k] < o2[k] + s2[k] and o2[k] < o1[k] + s1[k] for k in range(len(a.shape))):
-                return False  # overlap
-    return True
+def _tiling_axis(base: Value, pieces: list[Value]) -> int | None:
+    """The axis along which the windows ``pieces`` tile ``base`` exactly (full on every other axis)."""
+    n = len(base.shape)
+    for axis in range(n):
+        spans = sorted((window(v)[1][axis], v.shape[axis]) for v in pieces)
+        full = all(window(v)[1][k] == 0 and v.shape[k] == base.shape[k]
+                   for v in pieces for k in range(n) if k != axis)
+        pos = 0
+        for start, size in spans:
+            if start != pos:
+                break
+            pos += size
+        else:
+            if full and pos == base.shape[axis]:
+                return axis
+    return None
 
 
 # ------------------------------------------------------------------ vector-Jacobian rules of array ops

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ir import Graph, Op, Value
+from .ir import Graph, Op, Value, identifier
 
 
 @dataclass(eq=False)
@@ -77,3 +77,52 @@ def materialised(graph: Graph, units: list[Unit]) -> set[int]:
                 if id(v) in unit_of and unit_of[id(v)] is not u:
                     out.add(id(v))
     return out
+
+
+def push_slices(graph: Graph) -> None:
+    """Rewrite ``x[idx] <op> y[idx]`` for ``(x <op> y)[idx]`` when a pointwise value is read only through
+    step-1 slices (the gates of an LSTM cut by ``chunk``): each piece is then computed inside the loop
+    that uses it, reading its inputs as windows, and the whole-gate array is never made. Repeats until
+    no such value is left."""
+    taken = {v.name for op in graph.ops for v in (*op.ins, op.out)}
+    taken |= {v.name for v in (*graph.args, *graph.captures, *graph.consts)}
+    changed = True
+    while changed:
+        changed = False
+        users = graph.consumers()
+        outs = {id(v) for v in graph.outputs}
+        for op in list(graph.ops):
+            readers = users.get(id(op.out), [])
+            if (op.kind == "pw" and readers and id(op.out) not in outs
+                    and all(_window_slice(r, op.out) for r in readers)):
+                for r in readers:
+                    _push(graph, op, r, taken)
+                changed = True
+                break
+
+
+def _window_slice(op: Op, base: Value) -> bool:
+    return (op.kind == "slice" and op.ins[0] is base and len(op.out.shape) == len(base.shape)
+            and all(isinstance(i, slice) and i.step == 1 for i in op.attrs["idx"]))
+
+
+def _push(graph: Graph, pw: Op, sl: Op, taken: set[str]) -> None:
+    """Turn the slice op ``sl`` of ``pw``'s output into ``pw`` applied to slices of its inputs."""
+    idx, out = sl.attrs["idx"], pw.out
+    new_ins, new_ops = [], []
+    for x in pw.ins:
+        lead = len(out.shape) - len(x.shape)
+        xi = tuple(slice(None) if j < 0 or x.shape[j] == 1 else s
+                   for j, s in ((k - lead, s) for k, s in enumerate(idx)) if j >= 0)
+        xi = tuple(slice(*s.indices(x.shape[j])) for j, s in enumerate(xi))
+        if all(s == slice(0, n, 1) for s, n in zip(xi, x.shape)):
+            new_ins.append(x)  # broadcast along the cut (or a scalar): read whole
+            continue
+        shape = tuple(len(range(*s.indices(n))) for s, n in zip(xi, x.shape)) + x.shape[len(xi):]
+        v = Value(shape, x.dtype, "op", identifier(f"{x.name}_piece", taken), x.requires_grad)
+        v.op = Op("slice", [x], v, {"idx": xi}, pw.scope, pw.line)
+        new_ops.append(v.op)
+        new_ins.append(v)
+    sl.kind, sl.ins, sl.attrs, sl.scope, sl.line = "pw", new_ins, dict(pw.attrs), pw.scope, pw.line
+    at = graph.ops.index(sl)
+    graph.ops[at:at] = new_ops
