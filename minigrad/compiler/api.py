@@ -136,16 +136,20 @@ def _arg_names(fn: Callable[..., Any], args: tuple) -> list[str]:
 
 
 def _flatten(args: tuple) -> tuple[list[Tensor], tuple]:
+    """The tensors of ``args`` (tuples opened) and the layout: None per Tensor, the length per tuple."""
     flat: list[Tensor] = []
-    shape: list = []
+    layout: list[int | None] = []
     for k, a in enumerate(args):
-        items = list(a) if isinstance(a, (tuple, list)) else [a]
-        if not all(isinstance(t, Tensor) for t in items):
+        if isinstance(a, Tensor):
+            flat.append(a)
+            layout.append(None)
+        elif isinstance(a, (tuple, list)) and all(isinstance(t, Tensor) for t in a):
+            flat.extend(a)
+            layout.append(len(a))
+        else:
             raise TypeError(f"minigrad.compile: argument {k} must be a Tensor or a tuple of Tensors, got "
                             f"{type(a).__name__}")
-        flat += items
-        shape.append(len(items) if isinstance(a, (tuple, list)) else None)
-    return flat, tuple(shape)
+    return flat, tuple(layout)
 
 
 class Compiled:

@@ -81,15 +81,21 @@ class Code:
         return Code(self.dims, self.loops, self.prefix)
 
     def call_loop(self, comment: str, body: Code, inputs: list[str], outputs: list[str]) -> None:
-        """Add ``def loop_..(sizes, inputs): body; return outputs`` to the module and the call here."""
-        text = "\n".join(body.lines)
+        """Add ``def loop_..(sizes, inputs, outputs): body`` to the module and the call here. The
+        outputs' allocations move from the body to the caller (a jitted function that returns new
+        arrays pays for boxing each one on every call)."""
+        alloc = {m.group(1): line.strip() for line in body.lines
+                 if (m := re.match(r"    (\w+) = np\.(empty|zeros)\(", line)) and m.group(1) in outputs}
+        lines = [line for line in body.lines if line.strip() not in alloc.values()]
+        text = "\n".join(lines)
         sizes = sorted(set(re.findall(r"\bn(\d+)\b", text)), key=int)
-        params = [f"n{k}" for k in sizes] + inputs
+        params = [f"n{k}" for k in sizes] + inputs + outputs
         name = f"loop_{self.prefix}{len(self.loops)}"
-        ret = ", ".join(outputs)
-        self.loops.append(f"def {name}({', '.join(params)}):\n    # {comment}\n{text}\n    return {ret}\n")
+        self.loops.append(f"def {name}({', '.join(params)}):\n    # {comment}\n{text}\n")
         self.add(f"# {comment}")
-        self.add(f"{ret} = {name}({', '.join(params)})")
+        for out in outputs:
+            self.add(alloc[out])
+        self.add(f"{name}({', '.join(params)})")
 
     def add(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
