@@ -148,7 +148,7 @@ class Recurrent(Module):
     def extra_repr(self) -> str:
         s = f"{self.input_size}"
         for k, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False)):
+                           ("bidirectional", False), ("compile", False)):
             if getattr(self, k) != default:
                 s += f", {k}={getattr(self, k)}"
         return s

@@ -69,7 +69,7 @@ class Program:
         saved: list = []
         dims = Dims()
         if self.wanted:
-            bw = Backward(graph, keep, recall, dims)
+            bw = Backward(graph, recall, dims)
             bsrc = bw.source(units)
             saved = list(bw.needs.values())
         fsrc = forward_source(graph, units, keep, saved, kernel_params(graph), dims)

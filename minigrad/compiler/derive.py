@@ -11,6 +11,7 @@ a buffer this code allocated is updated in place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -39,8 +40,8 @@ from .ir import Graph, Op, Value
 class Backward:
     """Emits the backward function; records which forward arrays it reads (``needs``)."""
 
-    def __init__(self, graph: Graph, keep: set[int], saved: set[int], dims: Dims) -> None:
-        self.graph, self.keep, self.saved = graph, keep, saved
+    def __init__(self, graph: Graph, saved: set[int], dims: Dims) -> None:
+        self.graph, self.saved = graph, saved
         self.code = Code(dims, [], "b")
         self.dims = dims
         self.adj: dict[int, str] = {}  # id(value) -> its adjoint array variable
@@ -118,15 +119,15 @@ class Backward:
         dt, dims = loop_dtype(r), self.dims
         body = self.code.body()
         open_loops(body, r.shape)
-        arrays: dict[int, Value] = {}
+        reads: dict[str, Value] = {}  # loop scalar -> the array it is read from
         for v in r.inputs():
             if not v.is_scalar_const:
                 a, expr = read(v, r.shape, dims)
-                arrays.setdefault(id(a), a)
+                reads[f"{v.name}_"] = a
                 body.add(f"{v.name}_ = {expr}")
-        for op in r.ops:  # saved values read back, the rest recomputed (LLVM drops what is unused)
+        for op in r.ops:  # saved values read back, the rest recomputed
             if id(op.out) in self.saved:
-                arrays.setdefault(id(op.out), op.out)
+                reads[f"{op.out.name}_"] = op.out
                 body.add(f"{op.out.name}_ = {index(op.out, r.shape)}")
             else:
                 body.add(f"{op.out.name}_ = {pw_expr(op, op.attrs['cls'].out, {}, dt)}")
@@ -158,6 +159,8 @@ class Backward:
             else:
                 bufs[id(v)] = (root, f"r_{root.name}")
         close_loops(body, r.shape)
+        used = _drop_dead(body)
+        arrays = {id(a): a for name, a in reads.items() if name in used}
         outs = list(dict.fromkeys(b for _, b in bufs.values() if b.startswith("r_")))
         if outs:
             self.code.call_loop(f"backward of the fused loop over {dims.shape(r.shape)}: recompute, "
@@ -235,6 +238,20 @@ class Backward:
                 same[id(v)] = same[id(op.out)] if formula == "g" else v
                 if formula == "g" and id(op.out) in unchanged:
                     unchanged.add(id(v))
+
+
+def _drop_dead(body: Code) -> set[str]:
+    """Remove the scalar assignments nothing reads (recomputed values and loads the adjoints do not
+    need, so their arrays are neither passed nor saved); returns the scalars still assigned."""
+    assign = re.compile(r"\s*(\w+_) = ")
+    while True:
+        text = "\n".join(body.lines)
+        counts = {m: len(re.findall(rf"\b{m}\b", text)) for line in body.lines
+                  if (m := (assign.match(line) or [None, None])[1])}
+        dead = {m for m, n in counts.items() if n == 1}
+        if not dead:
+            return set(counts)
+        body.lines = [line for line in body.lines if (assign.match(line) or [None, None])[1] not in dead]
 
 
 def _tiling_axis(base: Value, pieces: list[Value]) -> int | None:

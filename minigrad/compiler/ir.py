@@ -32,7 +32,6 @@ class Value:
     name: str  # its variable in the generated code
     requires_grad: bool = False  # some gradient flows back through it
     op: Op | None = None
-    index: int = 0  # position among the arguments / captures
     const: Any = None  # the constant's array (kind "const")
 
     @property
@@ -74,19 +73,6 @@ class Graph:
             for v in op.ins:
                 users.setdefault(id(v), []).append(op)
         return users
-
-    def describe(self) -> str:
-        """A deterministic text of the graph (shapes, dtypes, ops, attrs): the cache key's input."""
-        lines = [f"{v.kind} {v.name} {v.shape} {v.dtype} {v.requires_grad}"
-                 for v in (*self.args, *self.captures)]
-        lines += [f"const {v.name} {v.shape} {v.dtype} {v.const.tolist() if v.const.ndim == 0 else ''}"
-                  for v in self.consts]
-        for op in self.ops:
-            attrs = {k: (v.__qualname__ if isinstance(v, type) else v) for k, v in op.attrs.items()}
-            lines.append(f"{op.out.name} = {op.kind}({', '.join(v.name for v in op.ins)}) {attrs} "
-                         f"{op.out.shape} {op.out.dtype} {op.out.requires_grad}")
-        lines.append("return " + ", ".join(v.name for v in self.outputs))
-        return "\n".join(lines)
 
 
 def identifier(text: str, taken: set[str]) -> str:

@@ -67,10 +67,10 @@ class Tracer:
         self.taken: set[str] = set()
         self.keep: list[Tensor] = []  # strong references: ids stay unique during the trace
         self.leaves: list[tuple[weakref.ref, Value, np.ndarray]] = []
-        for k, (t, n) in enumerate(zip(args, names)):
+        for t, n in zip(args, names):
             if id(t) in self.values:
                 raise CompileError(f"minigrad.compile: the same tensor is passed as two arguments ({n})")
-            v = Value(t.shape, t.dtype, "arg", identifier(n, self.taken), t.dtype.kind == "f", index=k)
+            v = Value(t.shape, t.dtype, "arg", identifier(n, self.taken), t.dtype.kind == "f")
             self._bind(t, v)
             self.graph.args.append(v)
 
@@ -88,7 +88,7 @@ class Tracer:
         else:  # a capture, unless it turns out to be a temporary made inside fn (see finish)
             label = self.labels.get(id(t)) or t.name or "captured"
             v = Value(t.shape, t.dtype, "capture", identifier(label, self.taken),
-                      t.dtype.kind == "f", index=len(self.graph.captures))
+                      t.dtype.kind == "f")
             self.graph.captures.append(v)
             self.leaves.append((weakref.ref(t), v, t.data))
         self._bind(t, v)
@@ -138,7 +138,6 @@ class Tracer:
                 v.kind, v.const, v.requires_grad = "const", data, False
                 g.consts.append(v)
             else:
-                v.index = len(g.captures)
                 g.captures.append(v)
                 captured.append(t)
         self.leaves.clear()

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import rnn
+from minigrad.autograd import toposort
 
 TOL = {"float64": 1e-12, "float32": 1e-5}
 
@@ -130,19 +131,7 @@ def test_recurrent_compiled_equals_eager(cell) -> None:
     assert rel(o.data, o2.data) <= 1e-12 and rel(gx, x.grad.numpy()) <= 1e-12
     for p, q in zip(m.parameters(), e.parameters()):
         assert rel(p.grad.numpy(), q.grad.numpy()) <= 1e-12
-    assert any("compiled" in (n.name or "") for n in _nodes(o))  # one node per step, not the gate ops
-
-
-def _nodes(t):
-    seen, stack, out = set(), [t.node], []
-    while stack:
-        n = stack.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        out.append(n)
-        stack += [i.node for i in n.inputs]
-    return out
+    assert any("compiled" in (n.name or "") for n in toposort(o.node))  # one node per step, not the gate ops
 
 
 def test_source_is_readable_and_shape_free() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import rnn
+from minigrad.autograd import toposort
 from minigrad.nn import functional as F
 from rnn.cells import MGU, IndRNN, LayerNormRNN, PeepholeLSTM
 
@@ -98,15 +99,8 @@ def states(name, n, B, H, rng, requires_grad=True):
 
 
 def nodes_of(*roots):
-    seen, stack, out = set(), [r.node for r in roots], []
-    while stack:
-        n = stack.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        out.append(n)
-        stack.extend(t.node for t in n.inputs)
-    return out
+    """Every node the roots depend on, once each."""
+    return list({id(n): n for r in roots if r.node is not None for n in toposort(r.node)}.values())
 
 
 # ------------------------------------------------------------------ registry, construction, names

@@ -8,6 +8,7 @@ import pytest
 import rnn_np_ref as ref
 
 import minigrad as mg
+from minigrad.autograd import toposort
 from rnn import GRU, LSTM, RNN
 
 MODES = {"RNN": RNN, "GRU": GRU, "LSTM": LSTM}
@@ -286,15 +287,8 @@ def test_dropout_between_layers_train_only_and_seeded(rng):
 
 # ------------------------------------------------------------------ scopes and graph shape
 def _nodes(*roots):
-    seen, stack, out = set(), [r.node for r in roots], []
-    while stack:
-        n = stack.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        out.append(n)
-        stack.extend(t.node for t in n.inputs)
-    return out
+    """Every node the roots depend on, once each."""
+    return list({id(n): n for r in roots if r.node is not None for n in toposort(r.node)}.values())
 
 
 @pytest.mark.parametrize("mode", MODES)
