@@ -3,10 +3,39 @@ engine's rules, fuse pointwise regions, generate readable Numba source for both 
 
 Modules: ``trace`` (recording -> ``ir.Graph``), ``fuse`` (loops and array statements), ``scalar``
 (a formula as Numba scalar code), ``codegen`` (the forward), ``derive`` (the backward), ``cache``
-(modules on disk), ``api`` (``compile``, ``Compiled``, the graph node).
+(modules on disk), ``api`` (``compile``, ``Compiled``, the graph node). They are imported on the first
+``compile`` call, so ``import minigrad`` stays quick.
 """
 
-from .api import Compiled, compile, is_tracing  # noqa: A004
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import _state
 from .ir import CompileError
+
+
+def compile(fn: Callable[..., Any]) -> Any:  # noqa: A001
+    """Compile ``fn`` (Tensors in, Tensors out, minigrad ops inside) into generated Numba code; returns
+    a ``Compiled`` callable (see ``minigrad.compiler.api``)."""
+    from .api import Compiled
+
+    return Compiled(fn)
+
+
+def is_tracing() -> bool:
+    """Whether a function is being traced by ``compile`` now (code with a shortcut that reads tensor
+    values, such as skipping a product with a zero state, must not take it while tracing)."""
+    return _state.tracer is not None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Compiled":
+        from .api import Compiled
+
+        return Compiled
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CompileError", "Compiled", "compile", "is_tracing"]

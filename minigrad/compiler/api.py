@@ -188,15 +188,4 @@ class Compiled:
         return prog.source + (f"\n# this call: dims = ({sizes})\n" if sizes else "")
 
 
-def is_tracing() -> bool:
-    """Whether a function is being traced by ``compile`` now (code with a shortcut that reads tensor
-    values, such as skipping a product with a zero state, must not take it while tracing)."""
-    return _state.tracer is not None
-
-
-def compile(fn: Callable[..., Any]) -> Compiled:  # noqa: A001
-    """Compile ``fn`` (Tensors in, Tensors out, minigrad ops inside) into generated Numba code."""
-    return Compiled(fn)
-
-
-__all__ = ["CompileError", "Compiled", "compile", "is_tracing"]
+__all__ = ["CompileError", "Compiled"]
