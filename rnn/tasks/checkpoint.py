@@ -71,12 +71,21 @@ def save_checkpoint(out_dir: str | Path, config: dict[str, Any], model: nn.Modul
                 tensors[f"optimizer/{i}/{key}"] = v
             else:
                 scalars.setdefault(str(i), {})[key] = _json(v)
-    common = {"format": FORMAT, "step": str(int(step)), "config": json.dumps(config)}
-    meta = {**common, "rng": json.dumps(mg.default_rng().bit_generator.state),
+    meta = {**_meta(config, step), "rng": json.dumps(mg.default_rng().bit_generator.state),
             "optimizer": json.dumps({"param_groups": _json(osd["param_groups"]), "scalars": scalars})}
     save_safetensors(tensors, out / CHECKPOINT, meta)
-    save_safetensors(sd, out / MODEL, common)
+    save_model(out, config, model, step)
     return out / CHECKPOINT
+
+
+def save_model(out_dir: str | Path, config: dict[str, Any], model: nn.Module, step: int) -> None:
+    """Write ``model.safetensors`` (the state dict under its own names) for ``step``."""
+    save_safetensors(model.state_dict(), Path(out_dir) / MODEL, _meta(config, step))
+
+
+def _meta(config: dict[str, Any], step: int) -> dict[str, str]:
+    """The metadata both files carry: format, step and the run's config."""
+    return {"format": FORMAT, "step": str(int(step)), "config": json.dumps(config)}
 
 
 # --------------------------------------------------------------------------------------------- loading

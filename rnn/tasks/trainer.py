@@ -39,7 +39,7 @@ from minigrad import nn, optim
 from ..cells import CELLS
 from . import get_task
 from .base import Task
-from .checkpoint import CHECKPOINT, FORMAT, LEGACY, MODEL, CheckpointInvalid, restore_states
+from .checkpoint import CHECKPOINT, FORMAT, LEGACY, MODEL, CheckpointInvalid, restore_states, save_model
 from .checkpoint import load_checkpoint as _load_validated
 from .checkpoint import save_checkpoint as _save_files
 from .progress import Progress
@@ -326,6 +326,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, quiet:
             task, model, opt = build(cfg)
             restore_states(ckpt["path"], ckpt, model, opt)
             start = ckpt["step"]
+            # a run killed between its two files left model.safetensors a save behind: catch it up
+            # before training, so it never lags the checkpoint by more than the save in progress
+            save_model(out, cfg.to_dict(), model, start)
             losses = _prepare_log(out / LOSSES, start)
         else:
             task, model, opt = build(cfg)
