@@ -1,9 +1,11 @@
 """``minigrad.compile(fn)``: trace once per signature, generate Numba forward and backward, run them.
 
 In the outer graph a compiled call is ONE node (``CompiledCall``) whose backward runs the generated
-backward. A signature is the arguments' shapes, dtypes and ``requires_grad`` (arguments are Tensors or
-tuples of Tensors, like an RNN state); captured tensors (parameters read through ``self``) are
-re-read at every call and retraced if their shape, dtype or ``requires_grad`` changed. As with
+backward. A signature is the arguments' shapes and dtypes (arguments are Tensors or tuples of
+Tensors, like an RNN state); the generated backward gives every float input its gradient and the node
+passes on those the inputs want, so one program serves calls with and without ``requires_grad``.
+Captured tensors (parameters read through ``self``) are re-read at every call, retraced if their shape
+or dtype changed. As with
 ``jax.jit`` and ``torch.jit.trace``, Python control flow is frozen by the trace: ``bool(t)`` or
 ``t.item()`` on a traced value is an error rather than a silently wrong trace.
 """

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _state
+from .._state import no_grad
 from ..function import Function, user_line
 from ..ops import elementwise, linalg, reduction, shape
 from ..ops.pointwise import Pointwise
@@ -28,8 +29,6 @@ def trace(fn: Callable[..., Any], args: Sequence[Any], flat: Sequence[Tensor],
     """``(graph, outputs, captured tensors)`` of one call ``fn(*args)``, where ``flat`` are the tensors
     in ``args`` (tuples opened) and ``names`` theirs; ``outputs`` is what ``fn`` returned (a Tensor or
     a tuple/list of Tensors)."""
-    from .._state import no_grad
-
     owner = getattr(fn, "__self__", None)  # a module's method: captures named as the module calls them
     labels = {id(p): n for n, p in owner.named_parameters()} if hasattr(owner, "named_parameters") else {}
     tracer = Tracer(flat, names, labels)
