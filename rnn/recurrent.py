@@ -288,14 +288,22 @@ class Recurrent(Module):
         """One layer and direction over x (T, B, F): (outputs (T, B, O), final state)."""
         cell = self.cell(layer, direction)
         seq_len, batch, feat = x.shape
-        if cell.hoists_input():  # the input-only part of all steps: one product, one split
+        state = cell.init_state(batch, self.dtype) if init is None else init
+        if cell.hoists_input():  # the input-only part of all steps: one product
             p = cell.project(x.reshape(seq_len * batch, feat))
+            if self.compile and not self._step_hooks:
+                got = self._scan(cell, p.reshape(seq_len, batch, p.shape[-1]), state, mask, direction)
+                if got is not None:
+                    return got
             inputs, step = (p.split(batch) if seq_len > 1 else (p,)), cell.step
         else:
+            if self.compile and not self._step_hooks:
+                got = self._scan(cell, x, state, mask, direction)
+                if got is not None:
+                    return got
             inputs, step = (x.unbind(0) if seq_len > 1 else (x.squeeze(0),)), cell.forward
         if self.compile:
             step = self._compiled_step(cell, step)
-        state = cell.init_state(batch, self.dtype) if init is None else init
         if not inputs[0].requires_grad:  # drawings label leaves by name (x_t and h_0 may look alike)
             _name_leaves(inputs, "input")
         _name_leaves(state, "initial state")
@@ -332,6 +340,28 @@ class Recurrent(Module):
             got.params = params
         return got
 
+    def _scan(self, cell: Cell, xs: Tensor, state: tuple[Tensor, ...], mask: np.ndarray | None,
+              direction: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
+        """The whole sequence as ONE compiled recurrence (``minigrad.compile_scan``): ``xs`` (T, B, P)
+        are the steps' inputs; None (after one warning) when the cell cannot be compiled."""
+        got = self._compiled.get(id(cell))
+        params = [id(q) for q in cell.parameters()]  # a replaced parameter means a new trace
+        if got is None or got.params != params:
+            step = cell.step if cell.hoists_input() else cell.forward
+            got = self._compiled[id(cell)] = _Guarded(mg.compile_scan(_ScanBody(cell, step)), step,
+                                                      f"{self.scope_name}: {type(cell).__name__}."
+                                                      f"{step.__name__}")
+            got.params = params
+        if got.failed:
+            return None
+        seq = (xs,) if mask is None else (xs, Tensor((np.arange(xs.shape[0])[:, None] < mask)[:, :, None]))
+        try:
+            state, out = got.compiled(tuple(state), seq, reverse=bool(direction))
+        except mg.CompileError as exc:
+            got.fail(exc)
+            return None
+        return out, state
+
     def _as_state(self, new: Any, cell: Cell, n: int, step: Callable[..., Any]) -> tuple[Tensor, ...]:
         """A step's result as a state tuple, or a clear error naming the method that returned it."""
         if isinstance(new, (tuple, list)) and len(new) == n and all(isinstance(s, Tensor) for s in new):
@@ -357,10 +387,34 @@ class _Guarded:
             try:
                 return self.compiled(*args)
             except mg.CompileError as exc:
-                self.failed = True
-                warnings.warn(f"{self.what} cannot be compiled, running it uncompiled: {exc}",
-                              UserWarning, stacklevel=_caller_level())
+                self.fail(exc)
         return self.eager(*args)
+
+    def fail(self, exc: Exception) -> None:
+        self.failed = True
+        warnings.warn(f"{self.what} cannot be compiled, running it uncompiled: {exc}", UserWarning,
+                      stacklevel=_caller_level())
+
+
+class _ScanBody:
+    """One step of a layer as the body of ``compile_scan``: ``(state, (x_t[, keep_t])) -> (state, y_t)``;
+    with a mask, padded steps hold the state and output 0, exactly as the eager loop."""
+
+    def __init__(self, cell: Cell, step: Callable[..., Any]) -> None:
+        self.cell, self.step = cell, step
+        self.__name__ = step.__name__
+        self.__qualname__ = getattr(step, "__qualname__", step.__name__)
+        self.__wrapped__ = step
+
+    def __call__(self, state: tuple[Tensor, ...], xs: tuple[Tensor, ...]) -> tuple[Any, Tensor]:
+        new = self.step(xs[0], state)
+        if type(new) is not tuple:
+            new = tuple(new) if isinstance(new, list) else (new,)
+        y = self.cell.output(new)
+        if len(xs) == 1:
+            return new, y
+        keep = xs[1]
+        return tuple(mg.where(keep, n, s) for n, s in zip(new, state)), mg.where(keep, y, 0.0)
 
 
 def _caller_level() -> int:

@@ -24,6 +24,14 @@ def compile(fn: Callable[..., Any]) -> Any:  # noqa: A001
     return Compiled(fn)
 
 
+def compile_scan(fn: Callable[..., Any]) -> Any:
+    """``fn(carry, x) -> (carry, y)`` compiled as a whole recurrence, called as
+    ``compile_scan(fn)(init, xs, reverse=False) -> (carry_T, ys)`` (see ``minigrad.compiler.recurrence``)."""
+    from .recurrence import Scan
+
+    return Scan(fn)
+
+
 def is_tracing() -> bool:
     """Whether a function is being traced by ``compile`` now (code with a shortcut that reads tensor
     values, such as skipping a product with a zero state, must not take it while tracing)."""
@@ -38,4 +46,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CompileError", "Compiled", "compile", "is_tracing"]
+__all__ = ["CompileError", "Compiled", "compile", "compile_scan", "is_tracing"]

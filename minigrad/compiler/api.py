@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from .cache import load
 from .codegen import Dims, forward_source, kernel_params, module_source, plan
 from .derive import Backward
-from .ir import CompileError, Graph
+from .ir import CompileError, Graph, Value
 from .trace import trace
 
 
@@ -57,6 +57,9 @@ class CompiledCall(Function):
 class Program:
     """The compiled code of one signature: graph, generated source and jitted functions."""
 
+    #: jit the drivers too, not only the loops (a recurrence calls them from its own jitted loop)
+    jit_all = False
+
     def __init__(self, fn: Callable[..., Any], args: tuple, flat: list[Tensor], names: list[str]) -> None:
         graph, result, captured = trace(fn, args, flat, names)
         self.graph: Graph = graph
@@ -68,20 +71,28 @@ class Program:
         self.wanted = [i for i, v in enumerate(ins) if v.requires_grad]
         units, keep, recall = plan(graph)
         bsrc = None
-        saved: list = []
+        #: the forward arrays the backward reads, in the order ``forward`` returns them after the outputs
+        self.saved: list[Value] = []
         dims = Dims()
         if self.wanted:
             bw = Backward(graph, recall, dims)
             bsrc = bw.source(units)
-            saved = list(bw.needs.values())
-        fsrc = forward_source(graph, units, keep, saved, kernel_params(graph), dims)
+            self.saved = list(bw.needs.values())
+        fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims)
+        extra = self.extra_source(dims)
         self.dims = dims.tuple()
-        self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc)
-        mod = load(self.source)
-        self.forward = mod.forward
-        self.backward = getattr(mod, "backward", None)
+        self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc, *extra)
+        self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
+
+    def extra_source(self, dims: Dims) -> list[str]:
+        """More functions for the module (a subclass's)."""
+        return []
+
+    def bind(self, mod: Any) -> None:
+        self.forward = mod.forward
+        self.backward = getattr(mod, "backward", None)
 
     def valid(self) -> bool:
         return all(_sig(t) == s for t, s in zip(self.captured, self.capture_sig))
@@ -107,7 +118,8 @@ def _name(fn: Callable[..., Any]) -> str:
 
 
 def _where(fn: Callable[..., Any]) -> str:
-    target = getattr(fn, "__func__", fn)
+    target = inspect.unwrap(fn)
+    target = getattr(target, "__func__", target)
     try:
         return f"{target.__qualname__} ({inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]})"
     except (TypeError, OSError):

@@ -51,15 +51,16 @@ def _uid() -> str:
     return str(os.getuid()) if hasattr(os, "getuid") else "user"
 
 
-def load(source: str) -> types.ModuleType:
-    """The module ``source`` with its ``loop_*`` functions jitted (cached on disk when possible)."""
-    key = hashlib.sha256(source.encode() + _salt().encode()).hexdigest()[:24]
+def load(source: str, jit_all: bool = False) -> types.ModuleType:
+    """The module ``source`` with its ``loop_*`` functions jitted (cached on disk when possible), or
+    every function with ``jit_all`` (a compiled recurrence calls the step's drivers from Numba)."""
+    key = hashlib.sha256(source.encode() + _salt().encode() + bytes([jit_all])).hexdigest()[:24]
     modname = f"minigrad_compiled_{key}"
     mod = sys.modules.get(modname)
     if mod is None:
         mod = _import(source, modname)
         for name, fn in list(vars(mod).items()):
-            if name.startswith("loop_") and callable(fn):
+            if (jit_all or name.startswith("loop_")) and isinstance(fn, types.FunctionType):
                 setattr(mod, name, _jit(fn, mod.__file__ is not None))
     return mod
 

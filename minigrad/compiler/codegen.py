@@ -347,6 +347,6 @@ def kernel_params(graph: Graph) -> list[str]:
     return [v.name for v in (*graph.args, *graph.captures, *arrays)]
 
 
-def module_source(where: str, what: str, forward: str, backward: str | None) -> str:
-    parts = [HEADER.format(where=where, what=what), forward] + ([backward] if backward else [])
+def module_source(where: str, what: str, forward: str, backward: str | None, *more: str) -> str:
+    parts = [HEADER.format(where=where, what=what), forward] + ([backward] if backward else []) + list(more)
     return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"

@@ -9,6 +9,7 @@ it builds no eager graph; which values need gradients is worked out on the IR.
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,7 +30,9 @@ def trace(fn: Callable[..., Any], args: Sequence[Any], flat: Sequence[Tensor],
     """``(graph, outputs, captured tensors)`` of one call ``fn(*args)``, where ``flat`` are the tensors
     in ``args`` (tuples opened) and ``names`` theirs; ``outputs`` is what ``fn`` returned (a Tensor or
     a tuple/list of Tensors)."""
-    owner = getattr(fn, "__self__", None)  # a module's method: captures named as the module calls them
+    # a module's method: captures named as the module calls them (a cell's ``weight_hh`` in every layer,
+    # so that the layers share one generated module)
+    owner = getattr(inspect.unwrap(fn), "__self__", None)
     labels = {id(p): n for n, p in owner.named_parameters()} if hasattr(owner, "named_parameters") else {}
     tracer = Tracer(flat, names, labels)
     if _state.tracer is not None:

@@ -1,0 +1,310 @@
+"""``minigrad.compile_scan(fn)``: a whole recurrence as generated code (JAX's ``lax.scan``, compiled).
+
+``carry_T, ys = compile_scan(fn)(init, xs, reverse=False)`` runs ``carry, y_t = fn(carry, x_t)`` for
+t = 0 .. T-1 (T-1 .. 0 with ``reverse``), where ``x_t = xs[t]`` (``xs`` a Tensor or a tuple of
+Tensors, each (T, ...)) and ``ys`` stacks every ``y_t`` into (T, ...). The body is traced ONCE into the
+compiler's IR; its step forward and backward are generated as for ``minigrad.compile``; then two more
+functions are generated and the four are jitted together:
+
+    scan_forward:   for each t: carry, y_t, saved_t = forward(x_t, carry)     (saved_t into (T, ...) buffers)
+    scan_backward:  for each t, last first:
+                        d_x_t, d_carry, d_w_t = backward(saved_t, d_carry + d_y_t);  d_w += d_w_t
+
+so backpropagation through time is the step's derived backward run in a loop, carrying the state's
+adjoint, with the gradients of the weights (captures) summed over the steps. In the outer graph the
+whole recurrence is ONE node.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _state
+from ..function import Function, Node
+from ..tensor import Tensor
+from .api import Program
+from .codegen import Dims, dtype_name
+from .ir import CompileError, Value
+
+
+class ScanCall(Function):
+    """One compiled recurrence over a sequence; backward = the generated backward loop."""
+
+    name = "compiled scan"
+
+    @staticmethod
+    def forward(ctx: Node, *arrays: np.ndarray, program: ScanProgram,
+                reverse: bool) -> tuple[np.ndarray, ...]:
+        p = program
+        arrays = tuple(_plain(a) for a in arrays)
+        res = p.scan_forward(p.dims, reverse, *arrays, *p.const_arrays)
+        n = p.n_carry + p.n_ys
+        ctx.program, ctx.reverse = p, reverse
+        ctx.xs, ctx.invariant, ctx.saved = arrays[:p.n_xs], arrays[p.n_xs + p.n_carry:], res[n:]
+        ctx.shapes = [a.shape for a in res[:n]]
+        return tuple(res[:n])
+
+    @staticmethod
+    def backward(ctx: Node, grads: list[np.ndarray | None]) -> tuple[np.ndarray | None, ...]:
+        p: ScanProgram = ctx.program
+        outs = [*p.carry_values, *p.ys_values]
+        gs = [np.zeros(shape, v.dtype) if g is None else _plain(g)
+              for g, v, shape in zip(grads, outs, ctx.shapes)]
+        got = p.scan_backward(p.dims, ctx.reverse, *ctx.xs, *ctx.saved, *ctx.invariant, *p.const_arrays,
+                              *gs[p.n_carry:], *gs[:p.n_carry])
+        out: list[np.ndarray | None] = [None] * len(ctx.inputs)
+        for k, i in enumerate(p.wanted):
+            if ctx.needs_input_grad[i]:
+                out[i] = got[k]
+        return tuple(out)
+
+
+def _plain(a: np.ndarray) -> np.ndarray:
+    """``a`` as a writeable C-contiguous array: the one array type the jitted loops are compiled for
+    (a read-only or strided argument would make Numba compile them again)."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+
+
+class _Body:
+    """``fn(carry, x) -> (carry, y)`` as a flat function of ``(*x_t, *carry)`` returning the new carry
+    then the ys that are not a carry (a y that IS a carry, like an RNN's output h, is read from it)."""
+
+    def __init__(self, fn: Callable[..., Any], n_xs: int, n_carry: int, x_tensor: bool,
+                 carry_tensor: bool) -> None:
+        self.fn, self.n_xs, self.n_carry = fn, n_xs, n_carry
+        self.x_tensor, self.carry_tensor = x_tensor, carry_tensor
+        self.y_source: list[int] = []  # per y: the index of the graph output it is
+        self.y_tensor = False
+        functools.update_wrapper(self, fn, updated=())
+
+    def __call__(self, *flat: Tensor) -> tuple[Tensor, ...]:
+        xs, carry = flat[:self.n_xs], flat[self.n_xs:]
+        res = self.fn(carry[0] if self.carry_tensor else tuple(carry), xs[0] if self.x_tensor else tuple(xs))
+        if not (isinstance(res, (tuple, list)) and len(res) == 2):
+            raise CompileError("compile_scan: fn(carry, x) must return (new_carry, y), got "
+                               f"{type(res).__name__}")
+        new, ys = res
+        new = (new,) if isinstance(new, Tensor) else tuple(new)
+        self.y_tensor = isinstance(ys, Tensor)
+        ys = (ys,) if self.y_tensor else tuple(ys)
+        if len(new) != self.n_carry or not all(isinstance(t, Tensor) for t in (*new, *ys)):
+            raise CompileError(f"compile_scan: fn must return a new carry of {self.n_carry} tensor(s) like "
+                               f"init and Tensor ys, got {len(new)} and {[type(y).__name__ for y in ys]}")
+        outs = list(new)
+        self.y_source = []
+        for y in ys:
+            k = next((i for i, o in enumerate(outs) if o is y), None)
+            if k is None:
+                k = len(outs)
+                outs.append(y)
+            self.y_source.append(k)
+        return tuple(outs)
+
+
+class ScanProgram(Program):
+    """A recurrence's compiled code: the step's forward/backward and the loops over time."""
+
+    jit_all = True
+
+    def __init__(self, body: _Body, flat: list[Tensor], names: list[str]) -> None:
+        self.body = body
+        self.n_xs, self.n_carry = body.n_xs, body.n_carry
+        super().__init__(body, tuple(flat), flat, names)
+        g = self.graph
+        self.carry_values = g.outputs[:self.n_carry]
+        self.ys_values = [g.outputs[k] for k in body.y_source]
+        self.n_ys = len(self.ys_values)
+
+    def bind(self, mod: Any) -> None:
+        super().bind(mod)
+        self.scan_forward = mod.scan_forward
+        self.scan_backward = getattr(mod, "scan_backward", None)
+
+    def extra_source(self, dims: Dims) -> list[str]:
+        g = self.graph
+        xs, carry = g.args[:self.n_xs], g.args[self.n_xs:]
+        for v in carry:
+            if v.dtype.kind != "f":
+                raise CompileError(f"compile_scan: the carry must be float arrays, {v.name} is {v.dtype}")
+        out = [_forward_loop(self, dims, xs, carry)]
+        if self.wanted:
+            out.append(_backward_loop(self, dims, xs, carry))
+        return out
+
+    def stored(self) -> list[Value]:
+        """Saved values kept per step in (T, ...) buffers: op results and the carry read by each step
+        (an x is read from xs itself; weights, constants and what is made of them alone are the same
+        at every step: ``invariant``)."""
+        carry = set(map(id, self.graph.args[self.n_xs:]))
+        fixed = self.invariant()
+        return [v for v in self.saved if (v.kind == "op" and id(v) not in fixed) or id(v) in carry]
+
+    def invariant(self) -> set[int]:
+        """ids of the values that are the same at every step (computed from weights and constants)."""
+        g = self.graph
+        fixed = {id(v) for v in (*g.captures, *g.consts)}
+        for op in g.ops:
+            if all(id(v) in fixed for v in op.ins):
+                fixed.add(id(op.out))
+        return fixed
+
+
+def _seq_shape(v: Value, dims: Dims) -> str:
+    return "(T, " + ", ".join(dims.int(n) for n in v.shape) + ")"
+
+
+def _invariant(p: ScanProgram) -> list[str]:
+    g = p.graph
+    return [v.name for v in (*g.captures, *g.consts) if not v.is_scalar_const]
+
+
+def _each(v: Value, dims: Dims, stmt: str, depth: int = 1) -> list[str]:
+    """``stmt`` (with ``{i}`` for the index) in loops over v's shape: a copy or a sum as loops, which
+    Numba compiles several times faster than the same array expression."""
+    idx = ", ".join(f"i{k}" for k in range(len(v.shape)))
+    lines = ["    " * (depth + k) + f"for i{k} in range({dims.int(n)}):" for k, n in enumerate(v.shape)]
+    return [*lines, "    " * (depth + len(v.shape)) + stmt.format(i=idx)]
+
+
+def _function(name: str, params: list[str], lines: list[str], dims: Dims) -> str:
+    unpack = dims.unpack()
+    body = ([unpack] if unpack else []) + lines
+    return f"def {name}({', '.join(params)}):\n" + "\n".join("    " + line for line in body)
+
+
+def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
+    """``scan_forward(dims, reverse, xs..., carry..., weights...)`` -> (carry_T..., ys..., saved...)."""
+    g = p.graph
+    nout = len(g.outputs)
+    ys = [g.outputs[k] for k in p.body.y_source]
+    stored = p.stored()
+    fixed = {id(v) for v in p.saved if v.kind == "op" and id(v) in p.invariant()}
+    x0 = f"X_{xs[0].name}"
+    lines = ["# the recurrence: the step's forward at every t, what the backward reads saved per step",
+             f"T = {x0}.shape[0]"]
+    lines += [f"Y{j} = np.empty({_seq_shape(v, dims)}, {dtype_name(v.dtype)})" for j, v in enumerate(ys)]
+    lines += [f"S_{v.name} = np.empty({_seq_shape(v, dims)}, {dtype_name(v.dtype)})" for v in stored]
+    args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _invariant(p)
+    lines += ["for k in range(T):",
+              "    t = T - 1 - k if reverse else k",
+              f"    r = forward(dims, {', '.join(args)})"]
+    for v in stored:
+        lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",
+                  *_each(v, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
+    lines += [f"    V_{v.name} = r[{nout + k}]" for k, v in enumerate(p.saved) if id(v) in fixed]
+    for j, k in enumerate(p.body.y_source):
+        lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k], dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
+    lines += [f"    {v.name} = r[{k}]" for k, v in enumerate(carry)]
+    rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"S_{v.name}" for v in stored] + \
+        [f"V_{v.name}" for v in p.saved if id(v) in fixed]
+    lines.append(f"return {', '.join(rets)},")
+    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_invariant(p)]
+    return _function("scan_forward", params, lines, dims)
+
+
+def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
+    """``scan_backward(dims, reverse, xs..., saved..., weights..., d_ys..., d_carry_T...)`` -> the
+    gradients of the wanted inputs (xs, initial carry, weights), in ``Program.wanted`` order."""
+    g = p.graph
+    stored = p.stored()
+    ins = [*g.args, *g.captures]
+    wanted = [ins[i] for i in p.wanted]
+    x_ids, stored_ids = {id(v) for v in xs}, {id(v) for v in stored}
+    fixed = [v for v in p.saved if v.kind == "op" and id(v) in p.invariant()]
+    lines = ["# backpropagation through time: the step's derived backward at every t, last step first,",
+             "# carrying the adjoint of the state; the weights' gradients summed over the steps",
+             f"T = X_{xs[0].name}.shape[0]"]
+    for v in wanted:
+        if id(v) in x_ids:
+            lines.append(f"dX_{v.name} = np.empty({_seq_shape(v, dims)}, {dtype_name(v.dtype)})")
+        elif v.kind == "capture":
+            lines.append(f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+    lines += [f"d_{v.name} = dT_{v.name}" for v in carry]
+    saved = [f"X_{v.name}[t]" if id(v) in x_ids else f"S_{v.name}[t]" if id(v) in stored_ids else
+             f"V_{v.name}" if v in fixed else v.name for v in p.saved]
+    lines += ["for k in range(T):",
+              "    t = k if reverse else T - 1 - k"]
+    seeds = []
+    for k, v in enumerate(g.outputs):
+        terms = ([f"d_{carry[k].name}[{{i}}]"] if k < p.n_carry else []) + \
+            [f"dY{j}[t, {{i}}]" for j, src in enumerate(p.body.y_source) if src == k]
+        if len(terms) == 1:  # passed as it is (the backward never writes into its seeds)
+            seeds.append(terms[0].replace(", {i}", "").replace("[{i}]", ""))
+            continue
+        seeds.append(f"seed{k}")
+        alloc = "empty" if terms else "zeros"
+        lines.append(f"    seed{k} = np.{alloc}({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+        if terms:
+            lines += _each(v, dims, f"seed{k}[{{i}}] = {' + '.join(terms)}")
+    lines.append(f"    r = backward(dims, {', '.join(saved + seeds)})")
+    for k, v in enumerate(wanted):
+        if id(v) in x_ids:
+            lines += [f"    g{k} = r[{k}]", *_each(v, dims, f"dX_{v.name}[t, {{i}}] = g{k}[{{i}}]")]
+        elif v.kind == "capture":
+            lines += [f"    g{k} = r[{k}]", *_each(v, dims, f"d_{v.name}[{{i}}] += g{k}[{{i}}]")]
+        else:
+            lines.append(f"    d_{v.name} = r[{k}]")
+    rets = [f"dX_{v.name}" if id(v) in x_ids else f"d_{v.name}" for v in wanted]
+    lines.append(f"return {', '.join(rets)},")
+    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
+              *[f"V_{v.name}" for v in fixed], *_invariant(p),
+              *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry]]
+    return _function("scan_backward", params, lines, dims)
+
+
+def _as_tuple(v: Any, what: str) -> tuple[tuple[Tensor, ...], bool]:
+    if isinstance(v, Tensor):
+        return (v,), True
+    if isinstance(v, (tuple, list)) and v and all(isinstance(t, Tensor) for t in v):
+        return tuple(v), False
+    raise TypeError(f"compile_scan: {what} must be a Tensor or a non-empty tuple of Tensors, got "
+                    f"{type(v).__name__}")
+
+
+class Scan:
+    """``fn(carry, x) -> (carry, y)`` compiled as a recurrence (see the module docstring); call it as
+    ``scan(init, xs, reverse=False) -> (carry_T, ys)``."""
+
+    def __init__(self, fn: Callable[..., Any], names: tuple[str, ...] | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile_scan: expected a callable, got {type(fn).__name__}")
+        self.fn, self.names = fn, names
+        self.programs: dict[tuple, ScanProgram] = {}
+        functools.update_wrapper(self, fn, updated=())
+
+    def program(self, init: Any, xs: Any) -> ScanProgram:
+        carry, carry_tensor = _as_tuple(init, "init")
+        seq, x_tensor = _as_tuple(xs, "xs")
+        T = seq[0].shape[0] if seq[0].ndim else 0
+        for k, x in enumerate(seq):
+            if x.ndim < 2 or x.shape[0] != T or T == 0:
+                raise ValueError(f"compile_scan: every x must be (T, ...) with the same T >= 1 and at "
+                                 f"least one more axis; xs[{k}] has shape {x.shape} (T = {T})")
+        steps = [Tensor(np.ascontiguousarray(x.data[0])) for x in seq]
+        key = (x_tensor, carry_tensor, *[(s.shape, s.dtype) for s in (*steps, *carry)])
+        prog = self.programs.get(key)
+        if prog is None or not prog.valid():
+            body = _Body(self.fn, len(seq), len(carry), x_tensor, carry_tensor)
+            flat = [*steps, *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
+            names = self.names or tuple([f"x_{k}" for k in range(len(seq))] +
+                                        [f"carry_{k}" for k in range(len(carry))])
+            prog = self.programs[key] = ScanProgram(body, flat, list(names))
+        return prog
+
+    def __call__(self, init: Any, xs: Any, reverse: bool = False) -> tuple[Any, Any]:
+        prog = self.program(init, xs)
+        carry, carry_tensor = _as_tuple(init, "init")
+        seq, _ = _as_tuple(xs, "xs")
+        ins = [*seq, *carry, *prog.captured]
+        if prog.wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
+            outs = ScanCall.apply(*ins, program=prog, reverse=bool(reverse))
+        else:
+            arrays = [_plain(t.data) for t in ins]
+            res = prog.scan_forward(prog.dims, bool(reverse), *arrays, *prog.const_arrays)
+            outs = tuple(Tensor._make(a, None, 0) for a in res[:prog.n_carry + prog.n_ys])
+        new, ys = outs[:prog.n_carry], outs[prog.n_carry:]
+        return (new[0] if carry_tensor else tuple(new)), (ys[0] if prog.body.y_tensor else tuple(ys))

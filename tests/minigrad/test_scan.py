@@ -1,0 +1,170 @@
+"""``minigrad.compile_scan`` and the compiled recurrence of ``rnn.Recurrent(..., compile=True)``: the
+whole time loop as generated code, against the eager unrolled graph (1e-12 relative in float64, 1e-5
+in float32), finite differences through the one node, masks, reverse, hooks, and the errors. The
+NUMBA_DISABLE_JIT lane runs the same generated loops as Python."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import rnn
+from minigrad.autograd import toposort
+
+TOL = {"float64": 1e-12, "float32": 1e-5}
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / (np.abs(b).max() + 1e-30))
+
+
+def param(rng, *shape, dtype="float64"):
+    return mg.tensor(rng.standard_normal(shape) * 0.5, dtype=dtype, requires_grad=True)
+
+
+def eager_scan(fn, init, xs, reverse=False):
+    """The reference: fn applied step by step on the eager graph."""
+    carry, ys = init, []
+    T = (xs if isinstance(xs, mg.Tensor) else xs[0]).shape[0]
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    for t in order:
+        x_t = xs[t] if isinstance(xs, mg.Tensor) else tuple(x[t] for x in xs)
+        carry, y = fn(carry, x_t)
+        ys.append(y)
+    if reverse:
+        ys = ys[::-1]
+    if isinstance(ys[0], mg.Tensor):
+        return carry, mg.stack(ys, axis=0)
+    return carry, tuple(mg.stack([y[k] for y in ys], axis=0) for k in range(len(ys[0])))
+
+
+def grads_of(run, leaves):
+    """Outputs of ``run()`` flattened, and d(sum o^2 + sum o^3 / 3)/d(leaf) for every leaf."""
+    for t in leaves:
+        t.grad = None
+    carry, ys = run()
+    outs = [*(carry if isinstance(carry, tuple) else (carry,)), *(ys if isinstance(ys, tuple) else (ys,))]
+    loss = sum((o * o).sum() + (o * o * o).sum() / 3 for o in outs)
+    loss.backward()
+    return [o.data.copy() for o in outs], [t.grad.numpy().copy() for t in leaves]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_equals_the_eager_loop(dtype, reverse) -> None:
+    rng = np.random.default_rng(0)
+    w, u, b = param(rng, 4, 3, dtype=dtype), param(rng, 3, 3, dtype=dtype), param(rng, 3, dtype=dtype)
+
+    def fn(carry, x):  # two carries, broadcasting, a weight used twice, two ys (one is a carry)
+        h, c = carry
+        a = (x @ w + h @ u + b).tanh()
+        c2 = c * a.sigmoid() + (a * b).softplus()
+        h2 = (c2 - h).tanh() * 0.5 + h @ u.T * 0.1
+        return (h2, c2), (h2, (c2 * x[:, :3]).sum(axis=-1, keepdims=True))
+
+    xs = param(rng, 5, 2, 4, dtype=dtype)
+    init = (param(rng, 2, 3, dtype=dtype), param(rng, 2, 3, dtype=dtype))
+    leaves = [xs, *init, w, u, b]
+    scan = mg.compile_scan(fn)
+    got = grads_of(lambda: scan(init, xs, reverse=reverse), leaves)
+    want = grads_of(lambda: eager_scan(fn, init, xs, reverse), leaves)
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert a.shape == e.shape and rel(a, e) <= TOL[dtype]
+
+
+def test_gradcheck_through_the_scan_node() -> None:
+    rng = np.random.default_rng(1)
+    w = param(rng, 3, 3)
+    scan = mg.compile_scan(lambda h, x: ((x + h @ w).tanh(),) * 2)
+
+    def f(xs, h0, w_):
+        h, ys = scan(h0, xs)
+        return (ys * ys).sum() + h.sum()
+
+    xs, h0 = param(rng, 4, 2, 3), param(rng, 2, 3)
+    assert mg.gradcheck(f, (xs, h0, w))
+    _, ys = scan(h0, xs)
+    nodes = [n for n in toposort(ys.node)]
+    assert [n.name for n in nodes].count("compiled scan") == 1  # the whole loop is one node
+
+
+def test_scan_without_grad_and_the_source() -> None:
+    rng = np.random.default_rng(2)
+    w = param(rng, 3, 3)
+    scan = mg.compile_scan(lambda h, x: ((x + h @ w).tanh(),) * 2)
+    xs, h0 = param(rng, 6, 2, 3), param(rng, 2, 3)
+    with mg.no_grad():
+        _, ys = scan(h0, xs)
+    assert not ys.requires_grad and ys.shape == (6, 2, 3)
+    _, want = eager_scan(lambda h, x: ((x + h @ w).tanh(),) * 2, h0, xs)
+    assert rel(ys.data, want.data) <= 1e-12
+    src = scan.program(h0, xs).source
+    assert "def scan_forward(dims, reverse" in src and "def scan_backward(dims, reverse" in src
+    assert "backpropagation through time" in src
+
+
+def test_scan_errors() -> None:
+    scan = mg.compile_scan(lambda h, x: (h * x, h))
+    h = mg.ones((2, 3))
+    with pytest.raises(ValueError, match=r"same T"):
+        scan(h, (mg.ones((4, 2, 3)), mg.ones((5, 2, 3))))
+    with pytest.raises(TypeError, match=r"init must be a Tensor"):
+        scan([1.0], mg.ones((4, 2, 3)))
+    with pytest.raises(mg.CompileError, match=r"must return \(new_carry, y\)"):
+        mg.compile_scan(lambda h, x: h * x)(h, mg.ones((4, 2, 3)))
+    with pytest.raises(mg.CompileError, match=r"not supported"):
+        mg.compile_scan(lambda h, x: (h * x.cumsum(0), h * 2))(h, mg.ones((4, 2, 3)))
+
+
+def layer_pair(kind, dtype, **kw):
+    a = getattr(rnn, kind)(3, 4, fused=False, **kw).to(dtype)
+    b = getattr(rnn, kind)(3, 4, compile=True, **kw).to(dtype)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def run_layer(m, x, **kw):
+    x.grad = None
+    for p in m.parameters():
+        p.grad = None
+    o, s = m(x, **kw)
+    s = s if isinstance(s, tuple) else (s,)
+    ((o * o).sum() + sum((q * q * q).sum() for q in s)).backward()
+    return [o.data, *[q.data for q in s], x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+
+
+@pytest.mark.parametrize("kind,dtype,lengths", [("LSTM", "float64", [5, 2, 4]), ("GRU", "float64", None),
+                                                ("RNN", "float32", [1, 5, 3])])
+def test_compiled_layers_equal_eager_with_masks_and_both_directions(kind, dtype, lengths) -> None:
+    a, b = layer_pair(kind, dtype, num_layers=2, bidirectional=True)
+    x = mg.tensor(np.random.default_rng(3).standard_normal((5, 3, 3)), dtype=dtype, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # compiled, no fallback
+        got = run_layer(b, x, lengths=lengths)
+    want = run_layer(a, x, lengths=lengths)
+    for u, v in zip(got, want):
+        assert rel(u, v) <= TOL[dtype]
+    o, _ = b(x, lengths=lengths)
+    names = [n.name for n in toposort(o.node)]
+    assert names.count("compiled scan") == 4  # one node per layer and direction, not per step
+
+
+def test_step_hooks_run_the_per_step_graph() -> None:
+    a, b = layer_pair("GRU", "float64")
+    x = mg.tensor(np.random.default_rng(4).standard_normal((6, 2, 3)), dtype="float64")
+    loss = lambda out: (out[0] * out[0]).sum()  # noqa: E731
+    na = rnn.hidden_grad_norms(a, x, loss)
+    nb = rnn.hidden_grad_norms(b, x, loss)  # hooks: every step's state is a tensor of the graph
+    assert na.shape == (6,) and rel(nb, na) <= 1e-12
+
+
+def test_the_layers_share_one_generated_module() -> None:
+    before = {k for k in sys.modules if k.startswith("minigrad_compiled_")}
+    m = rnn.LSTM(3, 4, num_layers=2, bidirectional=True, compile=True).double()
+    m(mg.ones((3, 2, 3), dtype="float64"))
+    new = {k for k in sys.modules if k.startswith("minigrad_compiled_")} - before
+    assert len(new) <= 1  # four cells, one module (the parameters are named as the cell calls them)
