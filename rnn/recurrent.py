@@ -84,7 +84,7 @@ class Recurrent(Module):
         self._step_hooks: list[StepHook] = []
         #: run each cell's step as generated code (``minigrad.compile``); False: the primitive graph
         self.compile = bool(compile)
-        self._compiled: dict[int, Any] = {}  # id(cell) -> its compiled step, or None (falls back)
+        self._compiled: dict[tuple[int, str], Any] = {}  # (id(cell), "scan" | "step") -> compiled
         self._build_cells(cell_fn, owner)
         self.scope_name = name or (type(self).__name__ if type(self) is not Recurrent
                                    else type(self.cell(0)).__name__)
@@ -291,19 +291,21 @@ class Recurrent(Module):
         state = cell.init_state(batch, self.dtype) if init is None else init
         if cell.hoists_input():  # the input-only part of all steps: one product
             p = cell.project(x.reshape(seq_len * batch, feat))
-            if self.compile and not self._step_hooks:
-                got = self._scan(cell, p.reshape(seq_len, batch, p.shape[-1]), state, mask, direction)
-                if got is not None:
-                    return got
-            inputs, step = (p.split(batch) if seq_len > 1 else (p,)), cell.step
+            seq, step = p.reshape(seq_len, batch, p.shape[-1]), cell.step
         else:
-            if self.compile and not self._step_hooks:
-                got = self._scan(cell, x, state, mask, direction)
-                if got is not None:
-                    return got
-            inputs, step = (x.unbind(0) if seq_len > 1 else (x.squeeze(0),)), cell.forward
-        if self.compile:
+            seq, step = x, cell.forward
+        compiled = self.compile and not self._cannot_compile(cell)
+        if compiled and not self._step_hooks:  # the whole sequence: one compiled recurrence
+            got = self._scan(cell, seq, state, mask, direction)
+            if got is not None:
+                return got
+            compiled = False
+        if compiled:  # hooks see every step's state: one compiled node per step
             step = self._compiled_step(cell, step)
+        if cell.hoists_input():
+            inputs = p.split(batch) if seq_len > 1 else (p,)
+        else:
+            inputs = x.unbind(0) if seq_len > 1 else (x.squeeze(0),)
         if not inputs[0].requires_grad:  # drawings label leaves by name (x_t and h_0 may look alike)
             _name_leaves(inputs, "input")
         _name_leaves(state, "initial state")
@@ -329,13 +331,17 @@ class Recurrent(Module):
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
         return out, state
 
+    def _cannot_compile(self, cell: Cell) -> bool:
+        """Whether compiling this cell failed already (it then runs eagerly, warned once)."""
+        return any(g.failed for k in ("scan", "step") if (g := self._compiled.get((id(cell), k))) is not None)
+
     def _compiled_step(self, cell: Cell, step: Callable[..., Any]) -> Callable[..., Any]:
         """``step`` compiled (``minigrad.compile``); the eager step, after ONE warning naming why, when
         the cell cannot be compiled."""
         params = [id(p) for p in cell.parameters()]  # a replaced parameter means a new trace
-        got = self._compiled.get(id(cell))
+        got = self._compiled.get((id(cell), "step"))
         if got is None or got.params != params:
-            got = self._compiled[id(cell)] = _Guarded(mg.compile(step), step, f"{self.scope_name}: "
+            got = self._compiled[id(cell), "step"] = _Guarded(mg.compile(step), step, f"{self.scope_name}: "
                                                       f"{type(cell).__name__}.{step.__name__}")
             got.params = params
         return got
@@ -344,11 +350,11 @@ class Recurrent(Module):
               direction: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
         """The whole sequence as ONE compiled recurrence (``minigrad.compile_scan``): ``xs`` (T, B, P)
         are the steps' inputs; None (after one warning) when the cell cannot be compiled."""
-        got = self._compiled.get(id(cell))
+        got = self._compiled.get((id(cell), "scan"))
         params = [id(q) for q in cell.parameters()]  # a replaced parameter means a new trace
         if got is None or got.params != params:
             step = cell.step if cell.hoists_input() else cell.forward
-            got = self._compiled[id(cell)] = _Guarded(mg.compile_scan(_ScanBody(cell, step)), step,
+            got = self._compiled[id(cell), "scan"] = _Guarded(mg.compile_scan(_ScanBody(cell, step)), step,
                                                       f"{self.scope_name}: {type(cell).__name__}."
                                                       f"{step.__name__}")
             got.params = params
