@@ -33,6 +33,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sections", default="steps,cells,overhead,scaling,coldstart",
                     help="comma list of steps,cells,overhead,scaling,coldstart")
     ap.add_argument("--no-torch", action="store_true", help="do not benchmark PyTorch even if installed")
+    ap.add_argument("--no-jax", action="store_true", help="do not benchmark JAX even if installed")
     ap.add_argument("--write", action="store_true", help="write the report to bench/RESULTS.md")
     ap.add_argument("--out", default=None, help="write the report to this file instead")
     args = ap.parse_args(argv)

@@ -104,6 +104,7 @@ def coldstart() -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", default="tiny,small,long")
+    ap.add_argument("--zoo-workloads", default=None, help="workloads of the zoo table (default: --workloads)")
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args(argv)
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                   "eager/fused"], built_in_rows(ws, dts, args.reps)))
     print("\n### zoo cells under rnn.Recurrent, ms per train step\n")
     print(_table(["workload", "dtype", "cell", "compiled", "eager", "eager/compiled"],
-                 zoo_rows(ws, dts, args.reps)))
+                 zoo_rows(args.zoo_workloads.split(",") if args.zoo_workloads else ws, dts, args.reps)))
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
 
 

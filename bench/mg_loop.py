@@ -130,9 +130,11 @@ def layer_step(layer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[st
 def step_fn(kind: str, x: np.ndarray, y: np.ndarray, params: Params, impl: str = "loop"
             ) -> Callable[[], tuple[float, dict[str, np.ndarray]]]:
     """A zero-argument train step for ``impl``: "loop" (one node per step), "loop-3node" (matmul, add,
-    fused cell per step), "loop-unfused" (primitive cells), "rnn" / "rnn-unfused" (``rnn.make_rnn``)."""
+    fused cell per step), "loop-unfused" (primitive cells), "rnn" / "rnn-unfused" / "rnn-compiled"
+    (``rnn.make_rnn``: fused kernels, primitive cells, ``compile=True``: one compiled recurrence)."""
     if impl.startswith("rnn"):
         layer = make_rnn_layer(kind, params, fused=impl == "rnn")
+        layer.compile = impl == "rnn-compiled"
         return lambda: layer_step(layer, x, y)
     P = make_params(params)
     mode = {"loop": "fold", "loop-3node": "fused", "loop-unfused": "unfused"}[impl]

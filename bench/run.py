@@ -2,7 +2,9 @@
 
 - steps: ms per train step (forward over T + full BPTT, MSE on all outputs) for every workload, cell
   with a NumPy reference (rnn, gru, lstm) and dtype: the NumPy reference, minigrad (``rnn.make_rnn``'s
-  layer and the bench's own loop), PyTorch's layer and cell loop when torch is importable.
+  layer with the fused kernels, the same layer with ``compile=True`` -- one compiled recurrence -- and
+  the bench's own loop), PyTorch's layer and cell loop when torch is importable, JAX's jitted
+  ``lax.scan`` when jax is importable.
   Implementations are timed round-robin (one run of each per repetition) so load on the machine hits
   them alike; medians.
 - cells: the same train step for every registered cell (``rnn.CELLS``, the built-ins and any cell added
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import mg_loop, problems, reference, torch_impl
+from . import jax_impl, mg_loop, problems, reference, torch_impl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,6 +97,7 @@ class Report:
 
 def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
     use_torch = not args.no_torch and torch_impl.available()
+    use_jax = not getattr(args, "no_jax", False) and jax_impl.available()
     if use_torch:
         import torch
 
@@ -109,30 +112,40 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
                 fns: dict[str, Callable[[], object]] = {
                     "numpy": lambda kind=kind, x=x, y=y, p=p: reference.train_step(kind, x, y, p),
                     "minigrad": mg_loop.step_fn(kind, x, y, p, "rnn"),
+                    "compiled": mg_loop.step_fn(kind, x, y, p, "rnn-compiled"),
                     "mg-loop": mg_loop.step_fn(kind, x, y, p, "loop"),
                 }
                 if use_torch:
                     fns["torch-layer"] = torch_impl.step_fn(kind, x, y, p, "layer")
                     fns["torch-cell"] = torch_impl.step_fn(kind, x, y, p, "cell")
+                if use_jax:
+                    fns["jax-scan"] = jax_impl.step_fn(kind, x, y, p)
                 t = _timeit(fns, args.reps, args.warmup, getattr(args, "budget", 1.0))
                 results[(dt, wname, kind)] = t
                 r = t["numpy"]
                 m = t["minigrad"]
-                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r),
-                       _fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
+                c = t["compiled"]
+                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r), _fmt_ms(c),
+                       _ratio(c, r), _fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
                 if use_torch:
-                    row += [_fmt_ms(t["torch-layer"]), _ratio(m, t["torch-layer"]),
-                            _fmt_ms(t["torch-cell"]), _ratio(m, t["torch-cell"])]
+                    tl = t["torch-layer"]
+                    row += [_fmt_ms(tl), _ratio(m, tl), _ratio(c, tl), _fmt_ms(t["torch-cell"]),
+                            _ratio(m, t["torch-cell"])]
+                if use_jax:
+                    row += [_fmt_ms(t["jax-scan"]), _ratio(c, t["jax-scan"])]
                 rows.append(row)
                 print(f"  [{dt}] {' | '.join(row)}", file=sys.stderr, flush=True)
         header = ["workload (I,H,B,T) cell", "NumPy BPTT ms", "minigrad ms", "minigrad / NumPy",
-                  "bench loop ms", "loop / NumPy"]
+                  "compiled ms", "compiled / NumPy", "bench loop ms", "loop / NumPy"]
         if use_torch:
-            header += ["torch layer ms", "minigrad / torch layer", "torch cell loop ms",
-                       "minigrad / torch cells"]
+            header += ["torch layer ms", "minigrad / torch layer", "compiled / torch layer",
+                       "torch cell loop ms", "minigrad / torch cells"]
+        if use_jax:
+            header += ["jax scan ms", "compiled / jax"]
         rep.add(f"### {dt}: ms per train step (median of {args.reps}; forward over T + full BPTT, MSE)")
         rep.add()
-        rep.add("minigrad = `rnn.make_rnn` (PyTorch's layers, fused=True); bench loop = bench/mg_loop.py"
+        rep.add("minigrad = `rnn.make_rnn` (PyTorch's layers, fused=True); compiled = the same layer with "
+                "compile=True (one generated recurrence per layer); bench loop = bench/mg_loop.py"
                 "; sizes: " + ", ".join(
             w.label() for k, w in problems.WORKLOADS.items() if k in args.workloads.split(",")))
         rep.add()
@@ -145,6 +158,7 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
 def _targets(results: dict, use_torch: bool, rep: Report) -> None:
     rows = []
     for (dt, wname, kind), t in results.items():
+        rows += _compiled_targets(dt, wname, kind, t)
         m = t["minigrad"]
         lim = 1.5 if wname == "tiny" else 1.0
         r = m / t["numpy"]
@@ -184,6 +198,23 @@ def reference_cells(args: argparse.Namespace) -> list[str]:
     if args.cells is None:
         return list(reference.STEPS)
     return [c for c in registered_cells(args) if c in reference.STEPS]
+
+
+def _compiled_targets(dt: str, wname: str, kind: str, t: dict) -> list[list[str]]:
+    """Issue 12's targets for the compiled layer: <= 0.8x NumPy everywhere; <= 1.0x JAX's scan and
+    PyTorch's layer on tiny/small/long; <= 1.2x nn.LSTM (f32) and faster than nn.RNN/GRU on medium/large."""
+    c, case = t["compiled"], f"{dt} {wname} {kind.upper()} compiled"
+    rows = [[case, "<= 0.8x NumPy", f"{c / t['numpy']:.2f}x", "met" if c <= 0.8 * t["numpy"] else "NOT met"]]
+    small = wname in ("tiny", "small", "long")
+    for peer, name in (("jax-scan", "JAX jit scan"), ("torch-layer", f"torch nn.{kind.upper()}")):
+        if peer not in t or (peer == "jax-scan" and not small):
+            continue
+        lim = 1.2 if (not small and kind == "lstm") else 1.0
+        if not small and kind == "lstm" and dt != "float32":
+            continue
+        r = c / t[peer]
+        rows.append([case, f"<= {lim}x {name}", f"{r:.2f}x", "met" if r <= lim else "NOT met"])
+    return rows
 
 
 def bench_cells(args: argparse.Namespace, rep: Report) -> None:
@@ -415,12 +446,13 @@ def machine_info(args: argparse.Namespace) -> list[str]:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     tv = torch_impl.version() if not args.no_torch else None
+    jv = jax_impl.version() if not getattr(args, "no_jax", False) else None
     return [
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         f"- load average at start: {', '.join(f'{v:.2f}' for v in load)} (the machine is shared)",
         f"- Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
-        f"minigrad {minigrad.__version__}, PyTorch {tv or 'not installed'}",
+        f"minigrad {minigrad.__version__}, PyTorch {tv or 'not installed'}, JAX {jv or 'not installed'}",
         f"- threads: BLAS/OpenMP/torch = {args.threads}",
         f"- command: `{' '.join(['python -m bench', *sys.argv[1:]])}`",
     ]

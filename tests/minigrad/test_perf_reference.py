@@ -48,7 +48,7 @@ def test_reference_relu_rnn_matches_finite_differences():
         np.testing.assert_allclose(g[key][idx], num, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("impl", ["loop", "loop-3node", "loop-unfused", "rnn", "rnn-unfused"])
+@pytest.mark.parametrize("impl", ["loop", "loop-3node", "loop-unfused", "rnn", "rnn-unfused", "rnn-compiled"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_minigrad_equals_reference(kind, impl):
     x, y, p = problems.make_problem(kind, 3, 5, 2, 6, np.float64, seed=3)
@@ -85,6 +85,19 @@ def test_torch_equals_reference(kind, impl):
         np.testing.assert_allclose(g_t[k], g_ref[k], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_jax_equals_reference(kind):
+    pytest.importorskip("jax")
+    from bench import jax_impl
+
+    x, y, p = problems.make_problem(kind, 3, 4, 2, 5, np.float64, seed=4)
+    l_ref, g_ref = reference.train_step(kind, x, y, p)
+    l_j, g_j = jax_impl.step_fn(kind, x, y, p)()
+    assert abs(l_ref - l_j) < 1e-12
+    for k in g_ref:
+        np.testing.assert_allclose(g_j[k], g_ref[k], rtol=1e-10, atol=1e-12)
+
+
 def test_workloads_are_the_issue_sizes():
     got = {k: (w.I, w.H, w.B, w.T) for k, w in problems.WORKLOADS.items()}
     assert got == {"tiny": (8, 16, 1, 32), "small": (32, 64, 16, 64), "medium": (64, 256, 32, 64),
@@ -96,7 +109,7 @@ def test_harness_smoke(tmp_path, monkeypatch):
     monkeypatch.setitem(problems.WORKLOADS, "tiny", problems.Workload("tiny", 2, 3, 1, 3))
     out = tmp_path / "r.md"
     args = argparse.Namespace(quick=True, workloads="tiny", cells="rnn,lstm", dtypes="float32", reps=1,
-                              warmup=1, budget=0.0, threads=1, sections="steps", no_torch=True,
+                              warmup=1, budget=0.0, threads=1, sections="steps", no_torch=True, no_jax=True,
                               write=False, out=str(out))
     assert run.main(args) == 0
     text = out.read_text()
