@@ -75,9 +75,10 @@ class Program:
         self.saved: list[Value] = []
         dims = Dims()
         if self.wanted:
-            bw = Backward(graph, recall, dims)
+            bw = Backward(graph, recall, dims, **self.backward_options())
             bsrc = bw.source(units)
             self.saved = list(bw.needs.values())
+            self.returned, self.deferred = bw.returned, bw.deferred
         fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims)
         extra = self.extra_source(dims)
         self.dims = dims.tuple()
@@ -85,6 +86,10 @@ class Program:
         self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
+
+    def backward_options(self) -> dict[str, Any]:
+        """Options of the ``Backward`` that derives this program's backward (a subclass's)."""
+        return {}
 
     def extra_source(self, dims: Dims) -> list[str]:
         """More functions for the module (a subclass's)."""

@@ -40,13 +40,20 @@ from .ir import Graph, Op, Value
 class Backward:
     """Emits the backward function; records which forward arrays it reads (``needs``)."""
 
-    def __init__(self, graph: Graph, saved: set[int], dims: Dims) -> None:
+    def __init__(self, graph: Graph, saved: set[int], dims: Dims, hoisted: set[int] | None = None,
+                 invariant: frozenset[int] = frozenset()) -> None:
         self.graph, self.saved = graph, saved
         self.code = Code(dims, [], "b")
         self.dims = dims
         self.adj: dict[int, str] = {}  # id(value) -> its adjoint array variable
         self.owned: set[int] = set()  # adjoints in buffers allocated here (safe to update in place)
         self.needs: dict[int, Value] = {}  # forward arrays the backward reads
+        #: a recurrence's step (``recurrence.hoisted``): ids of the weight-only values whose backward
+        #: runs once after the loop; a product ``x @ y`` with such a y returns its ``g`` per step
+        #: (``deferred``: (y, x, g)) so that dy = sum_t x_t^T g_t is ONE product over all steps
+        self.hoisted, self.invariant = hoisted, invariant
+        self.deferred: list[tuple[Value, Value, str]] = []
+        self.returned: list[Value] = []  # what the step returns (with ``hoisted``): adjoints present
 
     def need(self, v: Value) -> str:
         if v.kind != "const" or not v.is_scalar_const:
@@ -89,11 +96,15 @@ class Backward:
         for u in reversed(units):
             if isinstance(u, Region):
                 self.region(u)
-            else:
+            elif self.hoisted is None or id(u.op.out) not in self.hoisted:
                 self.array_op(u.op)
         wanted = [v for v in (*self.graph.args, *self.graph.captures) if v.requires_grad]
         rets = []
-        for v in wanted:
+        if self.hoisted is not None:  # only the adjoints present, then the hoisted values', then the g's
+            frontier = [op.out for op in self.graph.ops if id(op.out) in self.hoisted]
+            self.returned = [v for v in (*wanted, *frontier) if id(v) in self.adj]
+            rets = [self.adj[id(v)] for v in self.returned] + [g for _, _, g in self.deferred]
+        for v in wanted if self.hoisted is None else ():
             if id(v) in self.adj:
                 rets.append(self.adj[id(v)])
             else:
@@ -278,7 +289,13 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
     x, y = op.ins
     if x.requires_grad:
         b.accumulate(x, f"np.dot({g}, {b.need(y)}.T)")
-    if y.requires_grad:
+    if y.requires_grad and b.hoisted is not None and (id(y) in b.hoisted or y.kind == "capture") \
+            and id(x) not in b.invariant and len(x.shape) == 2:
+        b.need(x)
+        name = f"g_{y.name}_{len(b.deferred)}"  # a copy: g's buffer may be updated in place later
+        b.code.add(f"{name} = {g}.copy()  # d{y.name} = sum over t of {x.name}^T g: after the loop")
+        b.deferred.append((y, x, name))
+    elif y.requires_grad:
         b.accumulate(y, f"np.dot({b.need(x)}.T, {g})")
 
 

@@ -18,6 +18,7 @@ whole recurrence is ONE node.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,11 @@ from ..function import Function, Node
 from ..tensor import Tensor
 from .api import Program
 from .codegen import Dims, dtype_name
+from .derive import Backward
 from .ir import CompileError, Value
+
+#: array ops whose backward needs no forward value, so it can run once after the loop (``hoisted``)
+HOISTABLE = {"transpose", "reshape", "astype", "copy"}
 
 
 class ScanCall(Function):
@@ -143,6 +148,19 @@ class ScanProgram(Program):
         fixed = self.invariant()
         return [v for v in self.saved if (v.kind == "op" and id(v) not in fixed) or id(v) in carry]
 
+    def backward_options(self) -> dict[str, Any]:
+        return {"hoisted": self.hoisted(), "invariant": frozenset(self.invariant())}
+
+    def hoisted(self) -> set[int]:
+        """ids of the weight-only values made from captures by views and casts alone (``w.T``): their
+        backward runs once after the loop, on adjoints summed over the steps."""
+        out: set[int] = set()
+        caps = {id(v) for v in self.graph.captures}
+        for op in self.graph.ops:
+            if op.kind in HOISTABLE and all(id(v) in caps or id(v) in out for v in op.ins):
+                out.add(id(op.out))
+        return out
+
     def invariant(self) -> set[int]:
         """ids of the values that are the same at every step (computed from weights and constants)."""
         g = self.graph
@@ -153,8 +171,8 @@ class ScanProgram(Program):
         return fixed
 
 
-def _seq_shape(v: Value, dims: Dims) -> str:
-    return "(T, " + ", ".join(dims.int(n) for n in v.shape) + ")"
+def _seq_shape(shape: tuple[int, ...], dims: Dims) -> str:
+    return "(T, " + ", ".join(dims.int(n) for n in shape) + ")"
 
 
 def _invariant(p: ScanProgram) -> list[str]:
@@ -162,12 +180,12 @@ def _invariant(p: ScanProgram) -> list[str]:
     return [v.name for v in (*g.captures, *g.consts) if not v.is_scalar_const]
 
 
-def _each(v: Value, dims: Dims, stmt: str, depth: int = 1) -> list[str]:
-    """``stmt`` (with ``{i}`` for the index) in loops over v's shape: a copy or a sum as loops, which
+def _each(shape: tuple[int, ...], dims: Dims, stmt: str, depth: int = 1) -> list[str]:
+    """``stmt`` (with ``{i}`` for the index) in loops over ``shape``: a copy or a sum as loops, which
     Numba compiles several times faster than the same array expression."""
-    idx = ", ".join(f"i{k}" for k in range(len(v.shape)))
-    lines = ["    " * (depth + k) + f"for i{k} in range({dims.int(n)}):" for k, n in enumerate(v.shape)]
-    return [*lines, "    " * (depth + len(v.shape)) + stmt.format(i=idx)]
+    idx = ", ".join(f"i{k}" for k in range(len(shape)))
+    lines = ["    " * (depth + k) + f"for i{k} in range({dims.int(n)}):" for k, n in enumerate(shape)]
+    return [*lines, "    " * (depth + len(shape)) + stmt.format(i=idx)]
 
 
 def _function(name: str, params: list[str], lines: list[str], dims: Dims) -> str:
@@ -186,18 +204,20 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
     x0 = f"X_{xs[0].name}"
     lines = ["# the recurrence: the step's forward at every t, what the backward reads saved per step",
              f"T = {x0}.shape[0]"]
-    lines += [f"Y{j} = np.empty({_seq_shape(v, dims)}, {dtype_name(v.dtype)})" for j, v in enumerate(ys)]
-    lines += [f"S_{v.name} = np.empty({_seq_shape(v, dims)}, {dtype_name(v.dtype)})" for v in stored]
+    lines += [f"Y{j} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
+              for j, v in enumerate(ys)]
+    lines += [f"S_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
+              for v in stored]
     args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _invariant(p)
     lines += ["for k in range(T):",
               "    t = T - 1 - k if reverse else k",
               f"    r = forward(dims, {', '.join(args)})"]
     for v in stored:
         lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",
-                  *_each(v, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
+                  *_each(v.shape, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
     lines += [f"    V_{v.name} = r[{nout + k}]" for k, v in enumerate(p.saved) if id(v) in fixed]
     for j, k in enumerate(p.body.y_source):
-        lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k], dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
+        lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k].shape, dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
     lines += [f"    {v.name} = r[{k}]" for k, v in enumerate(carry)]
     rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"S_{v.name}" for v in stored] + \
         [f"V_{v.name}" for v in p.saved if id(v) in fixed]
@@ -218,17 +238,50 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
     lines = ["# backpropagation through time: the step's derived backward at every t, last step first,",
              "# carrying the adjoint of the state; the weights' gradients summed over the steps",
              f"T = X_{xs[0].name}.shape[0]"]
-    for v in wanted:
+    for v in p.returned:
         if id(v) in x_ids:
-            lines.append(f"dX_{v.name} = np.empty({_seq_shape(v, dims)}, {dtype_name(v.dtype)})")
-        elif v.kind == "capture":
+            lines.append(f"dX_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})")
+        elif v.kind != "arg":
             lines.append(f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
     lines += [f"d_{v.name} = dT_{v.name}" for v in carry]
+    lines += [f"G{j} = np.empty({_seq_shape(_g_shape(y, x), dims)}, {dtype_name(y.dtype)})"
+              for j, (y, x, _) in enumerate(p.deferred)]
     saved = [f"X_{v.name}[t]" if id(v) in x_ids else f"S_{v.name}[t]" if id(v) in stored_ids else
              f"V_{v.name}" if v in fixed else v.name for v in p.saved]
     lines += ["for k in range(T):",
-              "    t = k if reverse else T - 1 - k"]
-    seeds = []
+              "    t = k if reverse else T - 1 - k",
+              *_seeds(p, dims, carry, saved)]
+    for k, v in enumerate(p.returned):
+        if id(v) in x_ids:
+            lines += [f"    g{k} = r[{k}]", *_each(v.shape, dims, f"dX_{v.name}[t, {{i}}] = g{k}[{{i}}]")]
+        elif v.kind != "arg":
+            lines += [f"    g{k} = r[{k}]", *_each(v.shape, dims, f"d_{v.name}[{{i}}] += g{k}[{{i}}]")]
+        else:
+            lines.append(f"    d_{v.name} = r[{k}]")
+    n = len(p.returned)
+    for j, (y, x, _) in enumerate(p.deferred):
+        lines += [f"    g{n + j} = r[{n + j}]",
+                  *_each(_g_shape(y, x), dims, f"G{j}[t, {{i}}] = g{n + j}[{{i}}]")]
+    done = _after_loop(p, dims, lines, x_ids)
+    lines += [f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})"
+              for v in wanted if v.kind == "capture" and id(v) not in done]
+    rets = [f"dX_{v.name}" if id(v) in x_ids else f"d_{v.name}" for v in wanted]
+    lines.append(f"return {', '.join(rets)},")
+    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
+              *[f"V_{v.name}" for v in fixed], *_invariant(p),
+              *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry]]
+    return _function("scan_backward", params, lines, dims)
+
+
+def _g_shape(y: Value, x: Value) -> tuple[int, ...]:
+    """Shape of the adjoint g of ``x @ y`` (x (B, k), y (k, n))."""
+    return (x.shape[0], y.shape[1])
+
+
+def _seeds(p: ScanProgram, dims: Dims, carry: list[Value], saved: list[str]) -> list[str]:
+    """The step backward's call: each output's adjoint is the carried one plus the y's at t."""
+    g = p.graph
+    lines, seeds = [], []
     for k, v in enumerate(g.outputs):
         terms = ([f"d_{carry[k].name}[{{i}}]"] if k < p.n_carry else []) + \
             [f"dY{j}[t, {{i}}]" for j, src in enumerate(p.body.y_source) if src == k]
@@ -239,21 +292,36 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
         alloc = "empty" if terms else "zeros"
         lines.append(f"    seed{k} = np.{alloc}({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
         if terms:
-            lines += _each(v, dims, f"seed{k}[{{i}}] = {' + '.join(terms)}")
-    lines.append(f"    r = backward(dims, {', '.join(saved + seeds)})")
-    for k, v in enumerate(wanted):
-        if id(v) in x_ids:
-            lines += [f"    g{k} = r[{k}]", *_each(v, dims, f"dX_{v.name}[t, {{i}}] = g{k}[{{i}}]")]
-        elif v.kind == "capture":
-            lines += [f"    g{k} = r[{k}]", *_each(v, dims, f"d_{v.name}[{{i}}] += g{k}[{{i}}]")]
+            lines += _each(v.shape, dims, f"seed{k}[{{i}}] = {' + '.join(terms)}")
+    return [*lines, f"    r = backward(dims, {', '.join(saved + seeds)})"]
+
+
+def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -> set[int]:
+    """After the loop: dy = X^T G, ONE product over all T*B rows, for each deferred ``x @ y``; then the
+    backward of the hoisted weight-only ops (``w.T``) once. Returns the ids of the captures reached."""
+    post = Backward(p.graph, set(), dims)
+    for v in p.returned:
+        if v.kind != "arg":
+            post.adj[id(v)], post.owned = f"d_{v.name}", post.owned | {id(v)}
+    if p.deferred:
+        lines.append("# the weights' gradients through the recurrent products: one product over all steps")
+    for j, (y, x, _) in enumerate(p.deferred):
+        rows = f"T * {dims.int(x.shape[0])}"
+        src = f"X_{x.name}" if id(x) in x_ids else f"S_{x.name}"
+        prod = (f"np.dot({src}.reshape({rows}, {dims.int(x.shape[1])}).T, "
+                f"G{j}.reshape({rows}, {dims.int(y.shape[1])}))")
+        if id(y) in post.adj:
+            lines.append(f"d_{y.name} = d_{y.name} + {prod}")
         else:
-            lines.append(f"    d_{v.name} = r[{k}]")
-    rets = [f"dX_{v.name}" if id(v) in x_ids else f"d_{v.name}" for v in wanted]
-    lines.append(f"return {', '.join(rets)},")
-    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
-              *[f"V_{v.name}" for v in fixed], *_invariant(p),
-              *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry]]
-    return _function("scan_backward", params, lines, dims)
+            lines.append(f"d_{y.name} = {prod}")
+            post.adj[id(y)] = f"d_{y.name}"
+            post.owned.add(id(y))
+    hoisted = p.hoisted()
+    for op in reversed(p.graph.ops):
+        if id(op.out) in hoisted and id(op.out) in post.adj:
+            post.array_op(op)
+    lines += [line[4:] for line in post.code.lines]
+    return {id(v) for v in p.graph.captures if id(v) in post.adj}
 
 
 def _as_tuple(v: Any, what: str) -> tuple[tuple[Tensor, ...], bool]:
@@ -284,16 +352,28 @@ class Scan:
             if x.ndim < 2 or x.shape[0] != T or T == 0:
                 raise ValueError(f"compile_scan: every x must be (T, ...) with the same T >= 1 and at "
                                  f"least one more axis; xs[{k}] has shape {x.shape} (T = {T})")
-        steps = [Tensor(np.ascontiguousarray(x.data[0])) for x in seq]
-        key = (x_tensor, carry_tensor, *[(s.shape, s.dtype) for s in (*steps, *carry)])
+        key = (x_tensor, carry_tensor, *[(x.shape[1:], x.dtype) for x in seq],
+               *[(c.shape, c.dtype) for c in carry])
         prog = self.programs.get(key)
         if prog is None or not prog.valid():
             body = _Body(self.fn, len(seq), len(carry), x_tensor, carry_tensor)
-            flat = [*steps, *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
-            names = self.names or tuple([f"x_{k}" for k in range(len(seq))] +
-                                        [f"carry_{k}" for k in range(len(carry))])
-            prog = self.programs[key] = ScanProgram(body, flat, list(names))
+            flat = [*[Tensor(np.ascontiguousarray(x.data[0])) for x in seq],
+                    *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
+            prog = self.programs[key] = ScanProgram(body, flat, self._names(len(seq), x_tensor, len(carry),
+                                                                            carry_tensor))
         return prog
+
+    def _names(self, n_xs: int, x_tensor: bool, n_carry: int, carry_tensor: bool) -> list[str]:
+        """Variable names in the generated code: fn's own parameter names (``state_0``, ``gx``)."""
+        if self.names is not None:
+            return list(self.names)
+        try:
+            params = [p.name for p in inspect.signature(self.fn).parameters.values()][:2]
+        except (TypeError, ValueError):
+            params = []
+        c, x = params if len(params) == 2 else ("carry", "x")
+        xs = [x] if x_tensor else [f"{x}_{k}" for k in range(n_xs)]
+        return xs + ([c] if carry_tensor else [f"{c}_{k}" for k in range(n_carry)])
 
     def __call__(self, init: Any, xs: Any, reverse: bool = False) -> tuple[Any, Any]:
         prog = self.program(init, xs)
