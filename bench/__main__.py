@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     n = str(args.threads)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         os.environ[var] = n
+    if args.threads == 1:  # JAX (XLA) too, when it is installed
+        os.environ.setdefault("XLA_FLAGS",
+                              "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     if "numpy" in sys.modules:
         print("bench: NumPy was imported before the thread count could be set", file=sys.stderr)
     from bench import run

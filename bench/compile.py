@@ -107,17 +107,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--zoo-workloads", default=None, help="workloads of the zoo table (default: --workloads)")
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--sections", default="cold,builtins,zoo", help="comma list of cold,builtins,zoo")
     args = ap.parse_args(argv)
-    ws, dts = args.workloads.split(","), args.dtypes.split(",")
+    ws, dts, sections = args.workloads.split(","), args.dtypes.split(","), args.sections.split(",")
     t0 = time.perf_counter()
-    cold, warm = coldstart()
-    print(f"### compile the LSTM cell in a fresh process: {cold:.2f} s cold, {warm:.2f} s from the cache\n")
-    print("### built-in layers, ms per train step (ratios to fused)\n")
-    print(_table(["workload", "dtype", "cell", "fused", "compiled", "eager", "compiled/fused",
-                  "eager/fused"], built_in_rows(ws, dts, args.reps)))
-    print("\n### zoo cells under rnn.Recurrent, ms per train step\n")
-    print(_table(["workload", "dtype", "cell", "compiled", "eager", "eager/compiled"],
-                 zoo_rows(args.zoo_workloads.split(",") if args.zoo_workloads else ws, dts, args.reps)))
+    if "cold" in sections:
+        cold, warm = coldstart()
+        print(f"### compile the LSTM cell in a fresh process: {cold:.2f} s cold, {warm:.2f} s cached\n")
+    if "builtins" in sections:
+        print("### built-in layers, ms per train step (ratios to fused)\n")
+        print(_table(["workload", "dtype", "cell", "fused", "compiled", "eager", "compiled/fused",
+                      "eager/fused"], built_in_rows(ws, dts, args.reps)))
+    if "zoo" in sections:
+        print("\n### zoo cells under rnn.Recurrent, ms per train step\n")
+        print(_table(["workload", "dtype", "cell", "compiled", "eager", "eager/compiled"],
+                     zoo_rows(args.zoo_workloads.split(",") if args.zoo_workloads else ws, dts, args.reps)))
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
 
 

@@ -7,6 +7,7 @@ reduction broadcasts ``g`` back over the reduced axes.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,7 +59,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
-        ctx.n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+        ctx.n = math.prod(x.shape[a] for a in axes) if axes else 1
         return np.asarray(np.mean(x, axis=axes, keepdims=keepdims))
 
     @staticmethod

@@ -4,6 +4,7 @@ and split/chunk/unbind as ONE multi-output op."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,7 +145,7 @@ def _resolve_shape(size: int, shape: tuple[int, ...]) -> tuple[int, ...] | None:
     free = [i for i, s in enumerate(shape) if s == -1]
     if len(free) > 1 or any(s < -1 for s in shape):
         return None
-    known = int(np.prod([s for s in shape if s != -1]))
+    known = math.prod(s for s in shape if s != -1)
     if free:
         if known == 0 or size % known:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def var(x: Tensor, dim: Axis = None, unbiased: bool | None = None, keepdim: bool
     c = (1 if unbiased in (None, True) else 0) if correction is None else int(correction)
     d = normalize_axis(dim_arg("var", dim, axis), x.ndim, "var")
     kd = keepdim_arg("var", keepdim, keepdims)
-    n = int(np.prod([x.shape[a] for a in d])) if d else 1
+    n = math.prod(x.shape[a] for a in d) if d else 1
     dev = x - mean(x, d, True)
     return R.sum(dev * dev, d, kd) / max(n - c, 0)
 
