@@ -10,7 +10,8 @@
 - cells: the same train step for every registered cell (``rnn.CELLS``, the built-ins and any cell added
   with ``rnn.register_cell``) through ``rnn.make_rnn``: what a cell costs under the generic layer.
 - overhead: forward+backward of one tiny elementwise op vs the raw NumPy it wraps.
-- scaling: forward/backward time and peak traced memory of an LSTM for T = 250 ... 4000.
+- scaling: forward/backward time and peak traced memory of an LSTM for T = 250 ... 4000; the compiled
+  layer's time and saved bytes for T = 250 ... 8000.
 - coldstart: ``import minigrad`` and the first LSTM train step in fresh processes, with a cold
   (empty temporary) and a warm Numba cache.
 """
@@ -365,6 +366,48 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
     rep.add()
 
 
+def bench_scaling_compiled(args: argparse.Namespace, rep: Report) -> None:
+    """The same sweep for the compiled layer (``compile=True``), T up to 8000. Its saved arrays are
+    allocated inside Numba, which tracemalloc does not see, so memory is the bytes the scan node holds
+    for its backward (the per-step buffers), against the NumPy BPTT's saved arrays."""
+    import minigrad as mg
+    from minigrad.autograd import toposort
+
+    Ts = [250, 1000, 4000] if args.quick else [250, 500, 1000, 2000, 4000, 8000]
+    In, H, B = 16, 32, 4
+    rows, base = [], None
+    for T in Ts:
+        x, y, p = problems.make_problem("lstm", In, H, B, T, "float32")
+        layer = mg_loop.make_rnn_layer("lstm", p, fused=False)
+        layer.compile = True
+        X, Y = mg.tensor(x), mg.tensor(y)
+        tf, tb = [], []
+        for _ in range(max(args.reps, 5) + 1):  # the first run compiles
+            for q in layer.parameters():
+                q.grad = None
+            t0 = time.perf_counter()
+            d = layer(X)[0] - Y
+            loss = (d * d).mean()
+            t1 = time.perf_counter()
+            node = next(n for n in toposort(loss.node) if n.name == "compiled scan")
+            held = sum(a.nbytes for a in node.saved)
+            loss.backward()
+            tf.append(t1 - t0)
+            tb.append(time.perf_counter() - t1)
+        f, b = statistics.median(tf[1:]), statistics.median(tb[1:])
+        if base is None:
+            base = (T, b)
+        lin = (b / base[1]) / (T / base[0])
+        ref = 7 * B * H * T * 4  # the NumPy BPTT keeps gates (4H), c, tanh c and h per step
+        rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}",
+                     f"{held / 2**20:.2f}", f"{held / T / 1024:.2f}", f"{held / ref:.2f}"])
+    rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, rnn.LSTM(compile=True)")
+    rep.add()
+    rep.add(_table(["T", "forward ms", "backward ms", "backward us/step", "vs linear", "saved MiB",
+                    "saved KiB/step", "saved / NumPy BPTT's"], rows))
+    rep.add()
+
+
 # ------------------------------------------------------------------------------------------ cold start
 
 _IMPORT = """
@@ -482,6 +525,7 @@ def main(args: argparse.Namespace) -> int:
         rep.add("## Scaling with sequence length")
         rep.add()
         bench_scaling(args, rep)
+        bench_scaling_compiled(args, rep)
     if "coldstart" in sections:
         rep.add("## Start-up")
         rep.add()
