@@ -13,21 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from .optional import load
+
 
 def available() -> bool:
-    try:
-        import jax  # noqa: F401
-    except Exception:
-        return False
-    return True
+    return load("jax") is not None
 
 
 def version() -> str | None:
-    try:
-        import jax
-    except Exception:
-        return None
-    return f"{jax.__version__} ({jax.devices()[0].platform})"
+    jax = load("jax")
+    return None if jax is None else f"{jax.__version__} ({jax.devices()[0].platform})"
 
 
 def _cell(kind: str) -> Callable[..., Any]:

@@ -12,21 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from .optional import load
+
 
 def available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except Exception:
-        return False
-    return True
+    return load("torch") is not None
 
 
 def version() -> str | None:
-    try:
-        import torch
-    except Exception:
-        return None
-    return f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    torch = load("torch")
+    return None if torch is None else f"{torch.__version__} ({torch.get_num_threads()} threads)"
 
 
 _NAMES = (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"))
