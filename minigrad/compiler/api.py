@@ -79,13 +79,19 @@ class Program:
             bsrc = bw.source(units)
             self.saved = list(bw.needs.values())
             self.returned, self.deferred = bw.returned, bw.deferred
-        fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims)
+        #: loop outputs the caller of ``forward`` passes in (a subclass's)
+        self.given = self.given_outputs(units)
+        fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given))
         extra = self.extra_source(dims)
         self.dims = dims.tuple()
         self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc, *extra)
         self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
+
+    def given_outputs(self, units: list) -> list[str]:
+        """Names of loop outputs ``forward`` takes as parameters instead of allocating them."""
+        return []
 
     def backward_options(self) -> dict[str, Any]:
         """Options of the ``Backward`` that derives this program's backward (a subclass's)."""

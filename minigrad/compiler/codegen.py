@@ -75,6 +75,8 @@ class Code:
         self.depth = 1
         self.dims = dims
         self.loops, self.prefix = loops, prefix
+        #: outputs the caller passes in (a recurrence's per-step slices of its buffers): not allocated
+        self.given: set[str] = set()
 
     def body(self) -> Code:
         """A fresh body for a loop function of this code."""
@@ -94,7 +96,8 @@ class Code:
         self.loops.append(f"def {name}({', '.join(params)}):\n    # {comment}\n{text}\n")
         self.add(f"# {comment}")
         for out in outputs:
-            self.add(alloc[out])
+            if out not in self.given:
+                self.add(alloc[out])
         self.add(f"{name}({', '.join(params)})")
 
     def add(self, line: str) -> None:
@@ -266,8 +269,10 @@ def reduce_expr(op: Op, dims: Dims) -> str:
 
 
 def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[Value],
-                   params: list[str], dims: Dims) -> str:
+                   params: list[str], dims: Dims, given: tuple[str, ...] = ()) -> str:
+    """``forward(dims, params..., given...)``: ``given`` names loop outputs the caller allocates."""
     code = Code(dims, [], "f")
+    code.given = set(given)
     views = as_arrays(graph, units, saved)
     for u in units:
         if isinstance(u, Region):
@@ -279,7 +284,7 @@ def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[
             code.add(f"{u.op.out.name} = {array_expr(u.op, dims)}")
     rets = [v.name for v in graph.outputs] + [v.name for v in saved]
     code.add(f"return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
-    return function("forward", ["dims", *params], code)
+    return function("forward", ["dims", *params, *given], code)
 
 
 def as_arrays(graph: Graph, units: list[Unit], saved: list[Value]) -> set[int]:

@@ -30,6 +30,7 @@ from ..tensor import Tensor
 from .api import Program
 from .codegen import Dims, dtype_name
 from .derive import Backward
+from .fuse import Region
 from .ir import CompileError, Value
 
 #: array ops whose backward needs no forward value, so it can run once after the loop (``hoisted``)
@@ -148,6 +149,12 @@ class ScanProgram(Program):
         fixed = self.invariant()
         return [v for v in self.saved if (v.kind == "op" and id(v) not in fixed) or id(v) in carry]
 
+    def given_outputs(self, units: list) -> list[str]:
+        """The stored values a fused loop writes: the step writes them straight into their (T, ...)
+        buffers (``S_name[t]``), with neither an allocation nor a copy per step."""
+        written = {id(op.out) for u in units if isinstance(u, Region) for op in u.ops}
+        return [v.name for v in self.stored() if id(v) in written]
+
     def backward_options(self) -> dict[str, Any]:
         return {"hoisted": self.hoisted(), "invariant": frozenset(self.invariant())}
 
@@ -208,11 +215,14 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
               for j, v in enumerate(ys)]
     lines += [f"S_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
               for v in stored]
-    args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _invariant(p)
+    args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _invariant(p) + \
+        [f"S_{name}[t]" for name in p.given]
     lines += ["for k in range(T):",
               "    t = T - 1 - k if reverse else k",
               f"    r = forward(dims, {', '.join(args)})"]
     for v in stored:
+        if v.name in p.given:  # written in place by the step
+            continue
         lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",
                   *_each(v.shape, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
     lines += [f"    V_{v.name} = r[{nout + k}]" for k, v in enumerate(p.saved) if id(v) in fixed]
