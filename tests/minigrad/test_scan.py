@@ -168,3 +168,18 @@ def test_the_layers_share_one_generated_module() -> None:
     m(mg.ones((3, 2, 3), dtype="float64"))
     new = {k for k in sys.modules if k.startswith("minigrad_compiled_")} - before
     assert len(new) <= 1  # four cells, one module (the parameters are named as the cell calls them)
+
+
+@pytest.mark.parametrize("k2", [None, 10])
+def test_truncated_bptt_on_a_compiled_layer_equals_eager(k2) -> None:
+    trained = []
+    for compiled in (False, True):
+        mg.manual_seed(0)
+        m = rnn.GRU(3, 4, compile=compiled).double()
+        x = mg.tensor(np.random.default_rng(0).standard_normal((30, 2, 3)), dtype="float64")
+        y = mg.tensor(np.random.default_rng(1).standard_normal((30, 2, 4)), dtype="float64")
+        opt = mg.optim.SGD(m.parameters(), lr=0.1)
+        rnn.tbptt(m, x, y, lambda out, tgt: ((out - tgt) ** 2).mean(), opt, k1=7, k2=k2)
+        trained.append([p.data.copy() for p in m.parameters()])
+    for a, b in zip(*trained):
+        assert rel(a, b) <= 1e-12
