@@ -133,9 +133,13 @@ class ScanProgram(Program):
     def extra_source(self, dims: Dims) -> list[str]:
         g = self.graph
         xs, carry = g.args[:self.n_xs], g.args[self.n_xs:]
-        for v in carry:
+        for k, (v, new) in enumerate(zip(carry, g.outputs)):
             if v.dtype.kind != "f":
                 raise CompileError(f"compile_scan: the carry must be float arrays, {v.name} is {v.dtype}")
+            if (new.shape, new.dtype) != (v.shape, v.dtype):
+                raise CompileError(f"compile_scan: fn must return a new carry like the old one: carry {k} "
+                                   f"goes in as {v.shape} [{v.dtype}] and comes out as {new.shape} "
+                                   f"[{new.dtype}]")
         out = [_forward_loop(self, dims, xs, carry)]
         if self.wanted:
             out.append(_backward_loop(self, dims, xs, carry))

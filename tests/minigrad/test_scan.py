@@ -116,6 +116,9 @@ def test_scan_errors() -> None:
         scan([1.0], mg.ones((4, 2, 3)))
     with pytest.raises(mg.CompileError, match=r"must return \(new_carry, y\)"):
         mg.compile_scan(lambda h, x: h * x)(h, mg.ones((4, 2, 3)))
+    with pytest.raises(mg.CompileError, match=r"carry 0 goes in as \(2, 3\) \[float32\] and comes out as "
+                       r"\(2, 3\) \[float64\]"):
+        mg.compile_scan(lambda h, x: (h.double() * 2, h * x))(h, mg.ones((4, 2, 3)))
     with pytest.raises(mg.CompileError, match=r"not supported"):
         mg.compile_scan(lambda h, x: (h * x.cumsum(0), h * 2))(h, mg.ones((4, 2, 3)))
 
