@@ -141,9 +141,10 @@ class Labels:
             return [head, *self._root(u, shapes)]
         if len(shapes) == 1:
             return [head, *self._tensor(shapes[0][0], shapes[0][1], self.w.outputs.get((i, 0)), g)]
-        uniq = sorted({s for s, _ in shapes})
+        uniq = sorted({s for s, dt in shapes if dt is not None})  # the shapes of the outputs used
+        unused = sum(dt is None for _, dt in shapes)
         desc = (f"{len(shapes)} outputs " + ", ".join(fmt_shape(s) for s in uniq[:3])
-                + (" ..." if len(uniq) > 3 else ""))
+                + (" ..." if len(uniq) > 3 else "") + (f" ({unused} unused)" if unused else ""))
         lines = [head, small(esc(desc))] if "shape" in self.show else [head]
         return lines + self._grad("‖grad‖", g)
 
