@@ -6,12 +6,14 @@ Tensors, each (T, ...)) and ``ys`` stacks every ``y_t`` into (T, ...). The body 
 compiler's IR; its step forward and backward are generated as for ``minigrad.compile``; then two more
 functions are generated and the four are jitted together:
 
-    scan_forward:   for each t: carry, y_t, saved_t = forward(x_t, carry)     (saved_t into (T, ...) buffers)
+    scan_forward:   for each t: carry, y_t = forward(x_t, carry, out=saved[t])  (the loops write saved[t])
     scan_backward:  for each t, last first:
-                        d_x_t, d_carry, d_w_t = backward(saved_t, d_carry + d_y_t);  d_w += d_w_t
+                        d_x_t, d_carry, d_w_t, g_t = backward(saved[t], d_carry + d_y_t);  d_w += d_w_t
+                    then, once:  d_W += h^T g  over all T*B rows;  the backward of w.T etc.
 
 so backpropagation through time is the step's derived backward run in a loop, carrying the state's
-adjoint, with the gradients of the weights (captures) summed over the steps. In the outer graph the
+adjoint, with the gradients of the weights (captures) summed over the steps: a product ``h @ W^T``
+returns its ``g_t`` and its weight gradient is ONE product after the loop. In the outer graph the
 whole recurrence is ONE node.
 """
 
