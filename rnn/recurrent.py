@@ -289,20 +289,19 @@ class Recurrent(Module):
         cell = self.cell(layer, direction)
         seq_len, batch, feat = x.shape
         state = cell.init_state(batch, self.dtype) if init is None else init
-        if cell.hoists_input():  # the input-only part of all steps: one product
-            p = cell.project(x.reshape(seq_len * batch, feat))
-            seq, step = p.reshape(seq_len, batch, p.shape[-1]), cell.step
-        else:
-            seq, step = x, cell.forward
+        hoists = cell.hoists_input()
+        p = cell.project(x.reshape(seq_len * batch, feat)) if hoists else None  # all steps: one product
+        step = cell.step if hoists else cell.forward
         compiled = self.compile and not self._cannot_compile(cell)
         if compiled and not self._step_hooks:  # the whole sequence: one compiled recurrence
-            got = self._scan(cell, seq, state, mask, direction)
+            seq = p.reshape(seq_len, batch, p.shape[-1]) if hoists else x
+            got = self._scan(cell, step, seq, state, mask, direction)
             if got is not None:
                 return got
             compiled = False
         if compiled:  # hooks see every step's state: one compiled node per step
             step = self._compiled_step(cell, step)
-        if cell.hoists_input():
+        if hoists:
             inputs = p.split(batch) if seq_len > 1 else (p,)
         else:
             inputs = x.unbind(0) if seq_len > 1 else (x.squeeze(0),)
@@ -319,13 +318,7 @@ class Recurrent(Module):
                 new = step(inputs[t], state)
                 if type(new) is not tuple or len(new) != len(state):
                     new = self._as_state(new, cell, len(state), step)
-                if mask is None:
-                    state = new
-                    outs[t] = cell.output(new)
-                else:
-                    m = (t < mask)[:, None]
-                    state = tuple(mg.where(m, n, s) for n, s in zip(new, state))
-                    outs[t] = mg.where(m, cell.output(new), 0.0)
+                state, outs[t] = _held(cell, new, state, None if mask is None else (t < mask)[:, None])
                 for hook in hooks:
                     hook(self, layer, direction, t + t0, state)
         out = mg.stack(outs, axis=0) if seq_len > 1 else outs[0].unsqueeze(0)
@@ -333,33 +326,30 @@ class Recurrent(Module):
 
     def _cannot_compile(self, cell: Cell) -> bool:
         """Whether compiling this cell failed already (it then runs eagerly, warned once)."""
-        return any(g.failed for k in ("scan", "step") if (g := self._compiled.get((id(cell), k))) is not None)
+        return any(self._compiled[id(cell), k].failed for k in ("scan", "step")
+                   if (id(cell), k) in self._compiled)
+
+    def _guarded(self, cell: Cell, kind: str, make: Callable[[], Any], eager: Callable[..., Any]) -> _Guarded:
+        """The cell's compiled ``kind`` ("scan" or "step"), made by ``make()`` on first use and again when
+        a parameter of the cell was replaced (a new trace)."""
+        params = [id(q) for q in cell.parameters()]
+        got = self._compiled.get((id(cell), kind))
+        if got is None or got.params != params:
+            got = self._compiled[id(cell), kind] = _Guarded(make(), eager, f"{self.scope_name}: "
+                                                            f"{type(cell).__name__}.{eager.__name__}")
+            got.params = params
+        return got
 
     def _compiled_step(self, cell: Cell, step: Callable[..., Any]) -> Callable[..., Any]:
         """``step`` compiled (``minigrad.compile``); the eager step, after ONE warning naming why, when
         the cell cannot be compiled."""
-        params = [id(p) for p in cell.parameters()]  # a replaced parameter means a new trace
-        got = self._compiled.get((id(cell), "step"))
-        if got is None or got.params != params:
-            got = self._compiled[id(cell), "step"] = _Guarded(mg.compile(step), step, f"{self.scope_name}: "
-                                                      f"{type(cell).__name__}.{step.__name__}")
-            got.params = params
-        return got
+        return self._guarded(cell, "step", lambda: mg.compile(step), step)
 
-    def _scan(self, cell: Cell, xs: Tensor, state: tuple[Tensor, ...], mask: np.ndarray | None,
-              direction: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
-        """The whole sequence as ONE compiled recurrence (``minigrad.compile_scan``): ``xs`` (T, B, P)
-        are the steps' inputs; None (after one warning) when the cell cannot be compiled."""
-        got = self._compiled.get((id(cell), "scan"))
-        params = [id(q) for q in cell.parameters()]  # a replaced parameter means a new trace
-        if got is None or got.params != params:
-            step = cell.step if cell.hoists_input() else cell.forward
-            got = self._compiled[id(cell), "scan"] = _Guarded(mg.compile_scan(_ScanBody(cell, step)), step,
-                                                      f"{self.scope_name}: {type(cell).__name__}."
-                                                      f"{step.__name__}")
-            got.params = params
-        if got.failed:
-            return None
+    def _scan(self, cell: Cell, step: Callable[..., Any], xs: Tensor, state: tuple[Tensor, ...],
+              mask: np.ndarray | None, direction: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
+        """The whole sequence as ONE compiled recurrence (``minigrad.compile_scan``) of ``step`` over
+        ``xs`` (T, B, P); None (after one warning) when the cell cannot be compiled."""
+        got = self._guarded(cell, "scan", lambda: mg.compile_scan(_ScanBody(self, cell, step)), step)
         seq = (xs,) if mask is None else (xs, Tensor((np.arange(xs.shape[0])[:, None] < mask)[:, :, None]))
         try:
             state, out = got.compiled(tuple(state), seq, reverse=bool(direction))
@@ -403,24 +393,29 @@ class _Guarded:
 
 
 class _ScanBody:
-    """One step of a layer as the body of ``compile_scan``: ``(state, (x_t[, keep_t])) -> (state, y_t)``;
-    with a mask, padded steps hold the state and output 0, exactly as the eager loop."""
+    """One step of a layer as the body of ``compile_scan``: ``(state, (x_t[, keep_t])) -> (state, y_t)``,
+    checked and masked exactly as the eager loop."""
 
-    def __init__(self, cell: Cell, step: Callable[..., Any]) -> None:
-        self.cell, self.step = cell, step
+    def __init__(self, layer: Recurrent, cell: Cell, step: Callable[..., Any]) -> None:
+        self.layer, self.cell, self.step = layer, cell, step
         self.__name__ = step.__name__
         self.__qualname__ = getattr(step, "__qualname__", step.__name__)
         self.__wrapped__ = step
 
     def __call__(self, state: tuple[Tensor, ...], xs: tuple[Tensor, ...]) -> tuple[Any, Tensor]:
         new = self.step(xs[0], state)
-        if type(new) is not tuple:
-            new = tuple(new) if isinstance(new, list) else (new,)
-        y = self.cell.output(new)
-        if len(xs) == 1:
-            return new, y
-        keep = xs[1]
-        return tuple(mg.where(keep, n, s) for n, s in zip(new, state)), mg.where(keep, y, 0.0)
+        if type(new) is not tuple or len(new) != len(state):
+            new = self.layer._as_state(new, self.cell, len(state), self.step)
+        return _held(self.cell, new, state, xs[1] if len(xs) > 1 else None)
+
+
+def _held(cell: Cell, new: tuple[Tensor, ...], state: tuple[Tensor, ...], keep: Any
+          ) -> tuple[tuple[Tensor, ...], Tensor]:
+    """(state, output) after a step: where ``keep`` (B, 1) is False (a padded step) the state is held
+    and the output is 0; ``keep`` None: every step is real."""
+    if keep is None:
+        return new, cell.output(new)
+    return tuple(mg.where(keep, n, s) for n, s in zip(new, state)), mg.where(keep, cell.output(new), 0.0)
 
 
 def _caller_level() -> int:
