@@ -73,6 +73,9 @@ class Program:
         bsrc = None
         #: the forward arrays the backward reads, in the order ``forward`` returns them after the outputs
         self.saved: list[Value] = []
+        #: with a recurrence's options: the adjoints the step returns, and its deferred products
+        self.returned: list[Value] = []
+        self.deferred: list[tuple[Value, Value, str]] = []
         dims = Dims()
         if self.wanted:
             bw = Backward(graph, recall, dims, **self.backward_options())

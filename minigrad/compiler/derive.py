@@ -99,16 +99,13 @@ class Backward:
             elif self.hoisted is None or id(u.op.out) not in self.hoisted:
                 self.array_op(u.op)
         wanted = [v for v in (*self.graph.args, *self.graph.captures) if v.requires_grad]
-        rets = []
         if self.hoisted is not None:  # only the adjoints present, then the hoisted values', then the g's
             frontier = [op.out for op in self.graph.ops if id(op.out) in self.hoisted]
             self.returned = [v for v in (*wanted, *frontier) if id(v) in self.adj]
             rets = [self.adj[id(v)] for v in self.returned] + [g for _, _, g in self.deferred]
-        for v in wanted if self.hoisted is None else ():
-            if id(v) in self.adj:
-                rets.append(self.adj[id(v)])
-            else:
-                rets.append(f"np.zeros({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
+        else:
+            rets = [self.adj[id(v)] if id(v) in self.adj else
+                    f"np.zeros({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})" for v in wanted]
         self.code.add(f"return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
         saved = [v.name for v in self.needs.values()]
         grads = [f"d_{v.name}" for v in self.graph.outputs]

@@ -152,8 +152,11 @@ class ScanProgram(Program):
         (an x is read from xs itself; weights, constants and what is made of them alone are the same
         at every step: ``invariant``)."""
         carry = set(map(id, self.graph.args[self.n_xs:]))
-        fixed = self.invariant()
-        return [v for v in self.saved if (v.kind == "op" and id(v) not in fixed) or id(v) in carry]
+        return [v for v in self.saved if (v.kind == "op" and id(v) not in self.invariant) or id(v) in carry]
+
+    def kept_once(self) -> list[Value]:
+        """Saved op values that are the same at every step (``w.T``): kept once, from the last step."""
+        return [v for v in self.saved if v.kind == "op" and id(v) in self.invariant]
 
     def given_outputs(self, units: list) -> list[str]:
         """The stored values a fused loop writes: the step writes them straight into their (T, ...)
@@ -162,8 +165,10 @@ class ScanProgram(Program):
         return [v.name for v in self.stored() if id(v) in written]
 
     def backward_options(self) -> dict[str, Any]:
-        return {"hoisted": self.hoisted(), "invariant": frozenset(self.invariant())}
+        return {"hoisted": self.hoisted, "invariant": frozenset(self.invariant)}
 
+    # both read the graph as ``plan`` left it: first used by ``backward_options``, after planning
+    @functools.cached_property
     def hoisted(self) -> set[int]:
         """ids of the weight-only values made from captures by views and casts alone (``w.T``): their
         backward runs once after the loop, on adjoints summed over the steps."""
@@ -174,6 +179,7 @@ class ScanProgram(Program):
                 out.add(id(op.out))
         return out
 
+    @functools.cached_property
     def invariant(self) -> set[int]:
         """ids of the values that are the same at every step (computed from weights and constants)."""
         g = self.graph
@@ -188,7 +194,8 @@ def _seq_shape(shape: tuple[int, ...], dims: Dims) -> str:
     return "(T, " + ", ".join(dims.int(n) for n in shape) + ")"
 
 
-def _invariant(p: ScanProgram) -> list[str]:
+def _weights(p: ScanProgram) -> list[str]:
+    """The scan functions' parameters that are the same at every step: captures and array constants."""
     g = p.graph
     return [v.name for v in (*g.captures, *g.consts) if not v.is_scalar_const]
 
@@ -212,8 +219,7 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
     g = p.graph
     nout = len(g.outputs)
     ys = [g.outputs[k] for k in p.body.y_source]
-    stored = p.stored()
-    fixed = {id(v) for v in p.saved if v.kind == "op" and id(v) in p.invariant()}
+    stored, once = p.stored(), p.kept_once()
     x0 = f"X_{xs[0].name}"
     lines = ["# the recurrence: the step's forward at every t, what the backward reads saved per step",
              f"T = {x0}.shape[0]"]
@@ -221,7 +227,7 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
               for j, v in enumerate(ys)]
     lines += [f"S_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
               for v in stored]
-    args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _invariant(p) + \
+    args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _weights(p) + \
         [f"S_{name}[t]" for name in p.given]
     lines += ["for k in range(T):",
               "    t = T - 1 - k if reverse else k",
@@ -231,14 +237,14 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
             continue
         lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",
                   *_each(v.shape, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
-    lines += [f"    V_{v.name} = r[{nout + k}]" for k, v in enumerate(p.saved) if id(v) in fixed]
+    lines += [f"    V_{v.name} = r[{nout + p.saved.index(v)}]" for v in once]
     for j, k in enumerate(p.body.y_source):
         lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k].shape, dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
     lines += [f"    {v.name} = r[{k}]" for k, v in enumerate(carry)]
     rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"S_{v.name}" for v in stored] + \
-        [f"V_{v.name}" for v in p.saved if id(v) in fixed]
+        [f"V_{v.name}" for v in once]
     lines.append(f"return {', '.join(rets)},")
-    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_invariant(p)]
+    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_weights(p)]
     return _function("scan_forward", params, lines, dims)
 
 
@@ -250,7 +256,7 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
     ins = [*g.args, *g.captures]
     wanted = [ins[i] for i in p.wanted]
     x_ids, stored_ids = {id(v) for v in xs}, {id(v) for v in stored}
-    fixed = [v for v in p.saved if v.kind == "op" and id(v) in p.invariant()]
+    once = p.kept_once()
     lines = ["# backpropagation through time: the step's derived backward at every t, last step first,",
              "# carrying the adjoint of the state; the weights' gradients summed over the steps",
              f"T = X_{xs[0].name}.shape[0]"]
@@ -263,7 +269,7 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
     lines += [f"G{j} = np.empty({_seq_shape(_g_shape(y, x), dims)}, {dtype_name(y.dtype)})"
               for j, (y, x, _) in enumerate(p.deferred)]
     saved = [f"X_{v.name}[t]" if id(v) in x_ids else f"S_{v.name}[t]" if id(v) in stored_ids else
-             f"V_{v.name}" if v in fixed else v.name for v in p.saved]
+             f"V_{v.name}" if v in once else v.name for v in p.saved]
     lines += ["for k in range(T):",
               "    t = k if reverse else T - 1 - k",
               *_seeds(p, dims, carry, saved)]
@@ -284,7 +290,7 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
     rets = [f"dX_{v.name}" if id(v) in x_ids else f"d_{v.name}" for v in wanted]
     lines.append(f"return {', '.join(rets)},")
     params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
-              *[f"V_{v.name}" for v in fixed], *_invariant(p),
+              *[f"V_{v.name}" for v in once], *_weights(p),
               *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry]]
     return _function("scan_backward", params, lines, dims)
 
@@ -298,17 +304,19 @@ def _seeds(p: ScanProgram, dims: Dims, carry: list[Value], saved: list[str]) -> 
     """The step backward's call: each output's adjoint is the carried one plus the y's at t."""
     g = p.graph
     lines, seeds = [], []
-    for k, v in enumerate(g.outputs):
-        terms = ([f"d_{carry[k].name}[{{i}}]"] if k < p.n_carry else []) + \
-            [f"dY{j}[t, {{i}}]" for j, src in enumerate(p.body.y_source) if src == k]
+    for k, v in enumerate(g.outputs):  # (array, indexed by t) of each term of output k's adjoint
+        terms = ([(f"d_{carry[k].name}", False)] if k < p.n_carry else []) + \
+            [(f"dY{j}", True) for j, src in enumerate(p.body.y_source) if src == k]
         if len(terms) == 1:  # passed as it is (the backward never writes into its seeds)
-            seeds.append(terms[0].replace(", {i}", "").replace("[{i}]", ""))
+            name, at_t = terms[0]
+            seeds.append(f"{name}[t]" if at_t else name)
             continue
         seeds.append(f"seed{k}")
         alloc = "empty" if terms else "zeros"
         lines.append(f"    seed{k} = np.{alloc}({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
         if terms:
-            lines += _each(v.shape, dims, f"seed{k}[{{i}}] = {' + '.join(terms)}")
+            total = " + ".join(f"{name}[{'t, ' if at_t else ''}{{i}}]" for name, at_t in terms)
+            lines += _each(v.shape, dims, f"seed{k}[{{i}}] = {total}")
     return [*lines, f"    r = backward(dims, {', '.join(saved + seeds)})"]
 
 
@@ -318,7 +326,8 @@ def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -
     post = Backward(p.graph, set(), dims)
     for v in p.returned:
         if v.kind != "arg":
-            post.adj[id(v)], post.owned = f"d_{v.name}", post.owned | {id(v)}
+            post.adj[id(v)] = f"d_{v.name}"
+            post.owned.add(id(v))
     if p.deferred:
         lines.append("# the weights' gradients through the recurrent products: one product over all steps")
     for j, (y, x, _) in enumerate(p.deferred):
@@ -332,9 +341,8 @@ def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -
             lines.append(f"d_{y.name} = {prod}")
             post.adj[id(y)] = f"d_{y.name}"
             post.owned.add(id(y))
-    hoisted = p.hoisted()
     for op in reversed(p.graph.ops):
-        if id(op.out) in hoisted and id(op.out) in post.adj:
+        if id(op.out) in p.hoisted and id(op.out) in post.adj:
             post.array_op(op)
     lines += [line[4:] for line in post.code.lines]
     return {id(v) for v in p.graph.captures if id(v) in post.adj}
@@ -361,8 +369,11 @@ class Scan:
         functools.update_wrapper(self, fn, updated=())
 
     def program(self, init: Any, xs: Any) -> ScanProgram:
-        carry, carry_tensor = _as_tuple(init, "init")
-        seq, x_tensor = _as_tuple(xs, "xs")
+        """The compiled program for these arguments (traced and generated on first use)."""
+        return self._program(*_as_tuple(init, "init"), *_as_tuple(xs, "xs"))
+
+    def _program(self, carry: tuple[Tensor, ...], carry_tensor: bool, seq: tuple[Tensor, ...],
+                 x_tensor: bool) -> ScanProgram:
         T = seq[0].shape[0] if seq[0].ndim else 0
         for k, x in enumerate(seq):
             if x.ndim < 2 or x.shape[0] != T or T == 0:
@@ -392,9 +403,9 @@ class Scan:
         return xs + ([c] if carry_tensor else [f"{c}_{k}" for k in range(n_carry)])
 
     def __call__(self, init: Any, xs: Any, reverse: bool = False) -> tuple[Any, Any]:
-        prog = self.program(init, xs)
         carry, carry_tensor = _as_tuple(init, "init")
-        seq, _ = _as_tuple(xs, "xs")
+        seq, x_tensor = _as_tuple(xs, "xs")
+        prog = self._program(carry, carry_tensor, seq, x_tensor)
         ins = [*seq, *carry, *prog.captured]
         if prog.wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
             outs = ScanCall.apply(*ins, program=prog, reverse=bool(reverse))

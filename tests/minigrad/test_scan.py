@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,18 @@ def test_truncated_bptt_on_a_compiled_layer_equals_eager(k2) -> None:
         trained.append([p.data.copy() for p in m.parameters()])
     for a, b in zip(*trained):
         assert rel(a, b) <= 1e-12
+
+
+def test_docs_show_the_generated_bptt_loop() -> None:
+    """docs/engine.md prints the LSTM's scan_backward: it must be what the engine generates today."""
+    cell = rnn.LSTM(3, 5, fused=False).cell(0)
+
+    def lstm_step(state, gx):
+        h, c = cell.step(gx, state)
+        return (h, c), h
+
+    state = (mg.zeros((2, 5), requires_grad=True), mg.zeros((2, 5), requires_grad=True))
+    src = mg.compile_scan(lstm_step).program(state, mg.randn(7, 2, 20)).source
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "engine.md").read_text()
+    shown = doc[doc.index("def scan_backward"):]
+    assert src[src.index("def scan_backward"):].strip() == shown[:shown.index("```")].strip()
