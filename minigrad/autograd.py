@@ -126,9 +126,10 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
 
 
 def _reverse_pass(root: Tensor, top: Node, seed: np.ndarray, leaf: dict[int, list], owned: set[int],
-                  retain_graph: bool) -> None:
+                  retain_graph: bool, seen: dict[int, list] | None = None) -> None:
     """Every node from ``top`` down, once, in reverse topological order: its VJP, accumulated into the
-    gradient buffers of its inputs' nodes and into ``leaf``."""
+    gradient buffers of its inputs' nodes and into ``leaf``. ``seen``: if given, receives each node's
+    output gradients by ``id(node)``."""
     anomaly = _state.anomaly
     bufs: dict[Node, list] = {top: [None] * top.n_out}
     bufs[top][root._idx] = seed
@@ -148,6 +149,8 @@ def _reverse_pass(root: Tensor, top: Node, seed: np.ndarray, leaf: dict[int, lis
             continue
         if node.hooks:
             _run_node_hooks(node, gl)
+        if seen is not None:
+            seen[id(node)] = gl
         if owned:  # the op may keep or return these arrays: they are no longer ours to add into
             for g in gl:
                 owned.discard(id(g))
@@ -198,6 +201,20 @@ def _reverse_pass(root: Tensor, top: Node, seed: np.ndarray, leaf: dict[int, lis
                 slot[k] = cur
         if not retain_graph:
             node.release()
+
+
+def output_grads(outputs: list[Tensor], seeds: list[np.ndarray]) -> dict[int, list]:
+    """The gradient of every output of every node behind ``outputs`` (by ``id(node)``), for the
+    cotangents ``seeds`` of the outputs, without touching any leaf's ``.grad`` or freeing any saved
+    array: a vector-Jacobian product over the graph, as ``torch.autograd.grad`` computes."""
+    terms = [(o * Tensor(s)).sum() for o, s in zip(outputs, seeds)]
+    root = terms[0]
+    for t in terms[1:]:
+        root = root + t
+    seen: dict[int, list] = {}
+    if root._node is not None:
+        _reverse_pass(root, root._node, np.ones((), root.dtype), {}, set(), True, seen)
+    return seen
 
 
 def _apply_hooks(hooks: list, g: np.ndarray, where: str) -> np.ndarray:

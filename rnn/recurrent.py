@@ -295,7 +295,7 @@ class Recurrent(Module):
         compiled = self.compile and not self._cannot_compile(cell)
         if compiled and not self._step_hooks:  # the whole sequence: one compiled recurrence
             seq = p.reshape(seq_len, batch, p.shape[-1]) if hoists else x
-            got = self._scan(cell, step, seq, state, mask, direction)
+            got = self._scan(cell, step, seq, state, mask, direction, t0)
             if got is not None:
                 return got
             compiled = False
@@ -346,13 +346,15 @@ class Recurrent(Module):
         return self._guarded(cell, "step", lambda: mg.compile(step), step)
 
     def _scan(self, cell: Cell, step: Callable[..., Any], xs: Tensor, state: tuple[Tensor, ...],
-              mask: np.ndarray | None, direction: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
+              mask: np.ndarray | None, direction: int, t0: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
         """The whole sequence as ONE compiled recurrence (``minigrad.compile_scan``) of ``step`` over
-        ``xs`` (T, B, P); None (after one warning) when the cell cannot be compiled."""
+        ``xs`` (T, B, P); None (after one warning) when the cell cannot be compiled. Drawings unroll
+        it into the steps ``t0 ...`` (``mg.unroll``)."""
         got = self._guarded(cell, "scan", lambda: mg.compile_scan(_ScanBody(self, cell, step)), step)
         seq = (xs,) if mask is None else (xs, Tensor((np.arange(xs.shape[0])[:, None] < mask)[:, :, None]))
+        _name_leaves(state, "initial state")
         try:
-            state, out = got.compiled(tuple(state), seq, reverse=bool(direction))
+            state, out = got.compiled(tuple(state), seq, reverse=bool(direction), t0=t0)
         except mg.CompileError as exc:
             got.fail(exc)
             return None

@@ -36,7 +36,7 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
          max_steps: int | None = None, rankdir: str = "LR", color_by_grad: bool = True,
          node_budget: int = 150, max_nodes: int = 300, max_fanout: int = 8, value_size: int = 6,
          grad_range: tuple[float, float] | None = None, legend: bool = True,
-         title: str | None = None) -> Drawing:
+         title: str | None = None, unroll: bool = True) -> Drawing:
     """Draw the graph that produced ``tensor`` (one Tensor or a list of roots).
 
     - ``params``: names for leaves (a Module, ``{name: tensor}`` or ``(name, tensor)`` pairs); by
@@ -57,6 +57,10 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
     - ``color_by_grad``: fill boxes by gradient norm on a log scale, blue (small, vanishing) to red
       (large, exploding), over ``grad_range`` (default: the range present). Intermediate gradients
       exist only if :func:`viz.retain_grads` was called before ``backward()``.
+    - ``unroll``: a compiled recurrence (``rnn`` layers with ``compile=True``, ``mg.compile_scan``) is
+      one node of the graph; it is drawn as the eager graph it stands for (``mg.unroll``: the same
+      per-step boxes as ``compile=False``, values equal to rounding, gradients from what its backward
+      received), or as one box with ``unroll=False``.
 
     Time steps are the scopes named by ``mg.step_name(t)`` (``"t=3"``), as ``rnn`` opens them.
     Returns a :class:`viz.Drawing` (a ``graphviz.Digraph``): ``.source`` is the DOT text,
@@ -67,7 +71,7 @@ def draw(tensor: Tensor | list[Tensor] | tuple[Tensor, ...], *, params: Any = No
     roots = as_roots(tensor)
     names = _param_names(params)
     with mg.pause_gc():
-        w = walk(roots)
+        w = walk(roots, unroll)
         lay = layout(w, names)
         res = build_units(w, lay, view, max_steps, node_budget, max_nodes, max_fanout)
         gnorm = grad_norms(w, res)

@@ -4,6 +4,10 @@ The graph is read through the structure of the engine: ``Tensor.node`` (the op a
 produced a tensor, None for a leaf), ``Node.inputs``, ``Node.scope``, ``Node.name``, ``Node.n_out``, and
 which output of its node a tensor is (:func:`output_index`). Nothing is modified except that
 :func:`retain_grads` asks tensors to keep their gradient (``Tensor.retain_grad``, a hook).
+
+A compiled recurrence (``mg.compile_scan``, ``rnn`` layers with ``compile=True``) is one node; with
+``unroll`` (the default) it is replaced by its eager graph (``mg.unroll``: every step in its ``t=``
+scope, over the node's own inputs), with gradients when the node's outputs retained theirs.
 """
 
 from __future__ import annotations
@@ -46,9 +50,25 @@ def as_roots(tensor: Any) -> list[Tensor]:
                     f"got {type(tensor).__name__}")
 
 
-def walk(roots: Sequence[Tensor]) -> Walk:
+def walk(roots: Sequence[Tensor], unroll: bool = True) -> Walk:
     """Every node and leaf reachable from ``roots`` (explicit stack, no recursion). Leaves are
-    referred to as ``-j - 1`` (j their index in ``leaves``), nodes by their index in ``nodes``."""
+    referred to as ``-j - 1`` (j their index in ``leaves``), nodes by their index in ``nodes``.
+    ``unroll``: compiled recurrences as their eager graphs (module docstring)."""
+    w = _walk(roots, {}, {})
+    if not unroll:
+        return w
+    swap: dict[int, tuple[Tensor, ...]] = {}  # id(scan node) -> its unrolled outputs
+    sources: dict[int, Tensor] = {}  # id(stand-in leaf) -> the real input
+    for i, n in enumerate(w.nodes):
+        outs = [w.outputs.get((i, k)) for k in range(n.n_out)]
+        u = mg.unroll(n, [None if o is None or o.grad is None else o.grad.data for o in outs])
+        if u is not None:
+            swap[id(n)] = u.outputs
+            sources.update(u.sources)
+    return _walk(roots, swap, sources) if swap else w
+
+
+def _walk(roots: Sequence[Tensor], swap: dict[int, tuple[Tensor, ...]], sources: dict[int, Tensor]) -> Walk:
     w = Walk()
     nodes, leaves, outputs, edges = w.nodes, w.leaves, w.outputs, w.edges
     nid: dict[int, int] = {}
@@ -57,6 +77,13 @@ def walk(roots: Sequence[Tensor]) -> Walk:
 
     def ref(t: Tensor) -> tuple[int, int]:
         """(index, output index) of the node or leaf that made ``t``; new ones are recorded."""
+        while swap:  # a stand-in is its real input; a scan's output is its unrolled output
+            if id(t) in sources:
+                t = sources[id(t)]
+            elif t.node is not None and id(t.node) in swap:
+                t = swap[id(t.node)][output_index(t)]
+            else:
+                break
         n = t.node
         if n is None:
             j = lid.get(id(t))
@@ -93,7 +120,7 @@ def retain_grads(tensor: Tensor | Iterable[Tensor]) -> int:
     """
     roots = as_roots(list(tensor) if not isinstance(tensor, Tensor) else tensor)
     with mg.pause_gc():
-        w = walk(roots)
+        w = walk(roots, unroll=False)  # a compiled recurrence's outputs: its gradients, drawn unrolled
         for t in w.outputs.values():
             t.retain_grad()
     return len(w.outputs)

@@ -3,8 +3,9 @@ engine's rules, fuse pointwise regions, generate readable Numba source for both 
 
 Modules: ``trace`` (recording -> ``ir.Graph``), ``fuse`` (loops and array statements), ``scalar``
 (a formula as Numba scalar code), ``codegen`` (the forward), ``derive`` (the backward), ``cache``
-(modules on disk), ``api`` (``compile``, ``Compiled``, the graph node). They are imported on the first
-``compile`` call, so ``import minigrad`` stays quick.
+(modules on disk), ``api`` (``compile``, ``Compiled``, the graph node), ``recurrence``
+(``compile_scan``), ``unroll`` (a scan node as its eager graph, for drawings). They are imported on
+first use, so ``import minigrad`` stays quick.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def compile_scan(fn: Callable[..., Any]) -> Any:
     return Scan(fn)
 
 
+def unroll(node: Any, seeds: Any = None) -> Any:
+    """The eager graph behind a ``compile_scan`` node (an ``Unrolled``: outputs and the inputs' stand-ins),
+    None for any other node; see ``minigrad.compiler.unroll``. Drawings use it to show every step."""
+    from .unroll import unroll as _unroll
+
+    return _unroll(node, seeds)
+
+
 def is_tracing() -> bool:
     """Whether a function is being traced by ``compile`` now (code with a shortcut that reads tensor
     values, such as skipping a product with a zero state, must not take it while tracing)."""
@@ -46,4 +55,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CompileError", "Compiled", "compile", "compile_scan", "is_tracing"]
+__all__ = ["CompileError", "Compiled", "compile", "compile_scan", "is_tracing", "unroll"]

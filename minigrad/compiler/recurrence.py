@@ -45,13 +45,13 @@ class ScanCall(Function):
     name = "compiled scan"
 
     @staticmethod
-    def forward(ctx: Node, *arrays: np.ndarray, program: ScanProgram,
-                reverse: bool) -> tuple[np.ndarray, ...]:
+    def forward(ctx: Node, *arrays: np.ndarray, program: ScanProgram, reverse: bool,
+                t0: int) -> tuple[np.ndarray, ...]:
         p = program
         arrays = tuple(_plain(a) for a in arrays)
         res = p.scan_forward(p.dims, reverse, *arrays, *p.const_arrays)
         n = p.n_carry + p.n_ys
-        ctx.program, ctx.reverse = p, reverse
+        ctx.program, ctx.reverse, ctx.t0 = p, reverse, t0  # t0: the first step's index (mg.unroll)
         ctx.xs, ctx.invariant, ctx.saved = arrays[:p.n_xs], arrays[p.n_xs + p.n_carry:], res[n:]
         ctx.shapes = [a.shape for a in res[:n]]
         return tuple(res[:n])
@@ -359,7 +359,7 @@ def _as_tuple(v: Any, what: str) -> tuple[tuple[Tensor, ...], bool]:
 
 class Scan:
     """``fn(carry, x) -> (carry, y)`` compiled as a recurrence (see the module docstring); call it as
-    ``scan(init, xs, reverse=False) -> (carry_T, ys)``."""
+    ``scan(init, xs, reverse=False, t0=0) -> (carry_T, ys)``."""
 
     def __init__(self, fn: Callable[..., Any], names: tuple[str, ...] | None = None) -> None:
         if not callable(fn):
@@ -402,13 +402,15 @@ class Scan:
         xs = [x] if x_tensor else [f"{x}_{k}" for k in range(n_xs)]
         return xs + ([c] if carry_tensor else [f"{c}_{k}" for k in range(n_carry)])
 
-    def __call__(self, init: Any, xs: Any, reverse: bool = False) -> tuple[Any, Any]:
+    def __call__(self, init: Any, xs: Any, reverse: bool = False, t0: int = 0) -> tuple[Any, Any]:
+        """Run the recurrence. ``t0`` numbers the steps when the node is unrolled for drawing
+        (``mg.unroll``: step t is scope ``mg.step_name(t0 + t)``); it does not change the result."""
         carry, carry_tensor = _as_tuple(init, "init")
         seq, x_tensor = _as_tuple(xs, "xs")
         prog = self._program(carry, carry_tensor, seq, x_tensor)
         ins = [*seq, *carry, *prog.captured]
         if prog.wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
-            outs = ScanCall.apply(*ins, program=prog, reverse=bool(reverse))
+            outs = ScanCall.apply(*ins, program=prog, reverse=bool(reverse), t0=int(t0))
         else:
             arrays = [_plain(t.data) for t in ins]
             res = prog.scan_forward(prog.dims, bool(reverse), *arrays, *prog.const_arrays)

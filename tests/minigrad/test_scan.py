@@ -108,6 +108,42 @@ def test_scan_without_grad_and_the_source() -> None:
     assert "backpropagation through time" in src
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_unroll_rebuilds_the_eager_graph_with_its_gradients(reverse) -> None:
+    rng = np.random.default_rng(5)
+    w, u = param(rng, 3, 3), param(rng, 3, 3)
+
+    def fn(carry, x):
+        h, c = carry
+        c2 = c * (x @ w).sigmoid() + (h @ u).tanh()
+        return (c2.tanh(), c2), c2.tanh() * 2.0
+
+    xs, init = param(rng, 4, 2, 3), (param(rng, 2, 3), param(rng, 2, 3))
+    with mg.scope("outer"):
+        (h, c), ys = mg.compile_scan(fn)(init, xs, reverse=reverse, t0=7)
+    seeds = [rng.standard_normal(h.shape), None, rng.standard_normal(ys.shape)]
+    w_grad_before = w.grad
+    un = mg.unroll(ys.node, seeds)
+    assert mg.unroll(xs.__mul__(2.0).node) is None  # any other node
+    assert w.grad is w_grad_before  # the user's graph and gradients are untouched
+    for got, want in zip(un.outputs, (h, c, ys)):
+        assert got.shape == want.shape and rel(got.data, want.data) <= 1e-12
+    # every stand-in leaf is one of the node's inputs; the steps are scoped t=7.. under "outer"
+    assert set(map(id, un.sources.values())) == {id(xs), *map(id, init)}
+    nodes = toposort(un.outputs[2].node)
+    assert {n.scope[:2] for n in nodes if len(n.scope) > 1} == {("outer", f"t={t}") for t in range(7, 11)}
+    # the gradients are those of the eager loop under the same seeds
+    ref_init = tuple(mg.tensor(t.data, requires_grad=True) for t in init)
+    ref_xs = mg.tensor(xs.data, requires_grad=True)
+    (rh, rc), rys = eager_scan(fn, ref_init, ref_xs, reverse)
+    for t in (rh, rc, rys):
+        t.retain_grad()
+    ((rh * mg.tensor(seeds[0])).sum() + (rys * mg.tensor(seeds[2])).sum()).backward()
+    for got, want in zip(un.outputs, (rh, rc, rys)):  # c: no seed of its own, but ys uses it
+        assert rel(got.grad.data, want.grad.data) <= 1e-12
+    assert mg.unroll(ys.node).outputs[0].grad is None  # no seeds, no gradients (as without retain_grad)
+
+
 def test_scan_errors() -> None:
     scan = mg.compile_scan(lambda h, x: (h * x, h))
     h = mg.ones((2, 3))
