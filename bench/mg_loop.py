@@ -1,10 +1,14 @@
 """minigrad train steps: the bench's own minimal layer loop, and ``rnn``'s layers (``rnn.make_rnn``).
 
-The loop is what an RNN layer should do in minigrad: hoist the input projection of all T steps into
-one matmul (biases folded in), split the sequence with ONE ``unbind`` (one multi-output node), and per
-time step ONE node: the fused cell op with the recurrent product folded in (``h_prev=``,
-``w_hh=``); outputs are stacked once. The loss is
+The loop is the eager graph an RNN layer records, written directly: hoist the input projection of all
+T steps into one matmul (biases folded in), split the sequence with ONE ``unbind`` (one multi-output
+node), per time step the recurrent product and the cell from primitive ops (``tanh``, ``sigmoid``,
+``chunk``, ``*``, ``+``: several nodes a step), and stack the outputs once. The loss is
 ``mean((h_1..T - y)^2)`` and ``backward()`` does BPTT through the graph.
+
+``rnn``'s layers run either way: by default (``compile=None``) each layer and direction is ONE
+generated recurrence (``minigrad.compile_scan``) when Numba's JIT is on (``mg.compiles_by_default()``),
+with ``compile=False`` the eager graph of every step (like the loop here).
 """
 
 from __future__ import annotations
@@ -23,12 +27,9 @@ def make_params(params: Params) -> dict[str, mg.Tensor]:
     return {k: mg.tensor(v, requires_grad=True) for k, v in params.items()}
 
 
-def forward_loop(kind: str, x: mg.Tensor, P: dict[str, mg.Tensor], mode: str = "fold") -> mg.Tensor:
-    """Outputs h_1..T (T, B, H) of a one-layer RNN/GRU/LSTM (RNN: tanh) with h0 = c0 = 0.
-
-    ``mode``: "fold" = one node per step (the fused op with the recurrent product folded in);
-    "fused" = per step matmul + add + fused cell op; "unfused" = the cell from primitive ops.
-    """
+def forward_loop(kind: str, x: mg.Tensor, P: dict[str, mg.Tensor]) -> mg.Tensor:
+    """Outputs h_1..T (T, B, H) of a one-layer RNN/GRU/LSTM (RNN: tanh) with h0 = c0 = 0: the hoisted
+    projection, one unbind, the primitive cell per step, one stack."""
     T, B, In = x.shape
     w_ih, w_hh, b_ih, b_hh = P["w_ih"], P["w_hh"], P["b_ih"], P["b_hh"]
     H = w_hh.shape[1]
@@ -36,37 +37,24 @@ def forward_loop(kind: str, x: mg.Tensor, P: dict[str, mg.Tensor], mode: str = "
     whhT = w_hh.T
     h = mg.tensor(np.zeros((B, H), x.dtype))
     outs = []
-    fold, fused = mode == "fold", mode != "unfused"
     if kind == "gru":
         steps = (x2 @ w_ih.T + b_ih).reshape(T, B, 3 * H).unbind(0)
         for t, gi in enumerate(steps):
             with mg.scope(f"t={t}"):
-                if fold:
-                    h = mg.gru_cell(gi, None, h, w_hh=w_hh, b_hh=b_hh)
-                else:
-                    gh = h @ whhT + b_hh
-                    h = mg.gru_cell(gi, gh, h) if fused else _gru_prim(gi, gh, h)
+                h = _gru_prim(gi, h @ whhT + b_hh, h)
             outs.append(h)
     elif kind == "lstm":
         c = mg.tensor(np.zeros((B, H), x.dtype))
         steps = (x2 @ w_ih.T + (b_ih + b_hh)).reshape(T, B, 4 * H).unbind(0)
         for t, gx in enumerate(steps):
             with mg.scope(f"t={t}"):
-                if fold:
-                    h, c = mg.lstm_cell(gx, c, h_prev=h, w_hh=w_hh)
-                else:
-                    gates = gx + h @ whhT
-                    h, c = mg.lstm_cell(gates, c) if fused else _lstm_prim(gates, c)
+                h, c = _lstm_prim(gx + h @ whhT, c)
             outs.append(h)
     else:
         steps = (x2 @ w_ih.T + (b_ih + b_hh)).reshape(T, B, H).unbind(0)
         for t, px in enumerate(steps):
             with mg.scope(f"t={t}"):
-                if fold:
-                    h = mg.rnn_cell(px, h_prev=h, w_hh=w_hh)
-                else:
-                    pre = px + h @ whhT
-                    h = mg.rnn_cell(pre) if fused else pre.tanh()
+                h = (px + h @ whhT).tanh()
             outs.append(h)
     return mg.stack(outs)
 
@@ -85,12 +73,12 @@ def _gru_prim(gi: mg.Tensor, gh: mg.Tensor, h: mg.Tensor) -> mg.Tensor:
     return (1 - z) * n + z * h
 
 
-def loop_step(kind: str, x: np.ndarray, y: np.ndarray, P: dict[str, mg.Tensor],
-              mode: str = "fold") -> tuple[float, dict[str, np.ndarray]]:
+def loop_step(kind: str, x: np.ndarray, y: np.ndarray, P: dict[str, mg.Tensor]
+              ) -> tuple[float, dict[str, np.ndarray]]:
     """One train step (forward over T, MSE, full BPTT) through the bench's layer loop."""
     for p in P.values():
         p.grad = None
-    out = forward_loop(kind, mg.tensor(x), P, mode)
+    out = forward_loop(kind, mg.tensor(x), P)
     diff = out - mg.tensor(y)
     loss = (diff * diff).mean()
     loss.backward()
@@ -101,13 +89,15 @@ def loop_step(kind: str, x: np.ndarray, y: np.ndarray, P: dict[str, mg.Tensor],
 _NAMES = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}
 
 
-def make_rnn_layer(kind: str, params: Params, fused: bool = True) -> Any:
-    """``rnn.make_rnn(kind, ...)`` (PyTorch's RNN/GRU/LSTM, time-major) holding a copy of ``params``."""
+def make_rnn_layer(kind: str, params: Params, compile: bool | None = None) -> Any:
+    """``rnn.make_rnn(kind, ..., compile=compile)`` (PyTorch's RNN/GRU/LSTM, time-major) holding a copy
+    of ``params``; ``compile``: None (the layers' default), True (one compiled recurrence) or False (the
+    eager graph)."""
     from rnn import make_rnn
 
     H = params["w_hh"].shape[1]
     In = params["w_ih"].shape[1]
-    layer = make_rnn(kind, In, H, fused=fused, dtype=params["w_hh"].dtype, batch_first=False)
+    layer = make_rnn(kind, In, H, compile=compile, dtype=params["w_hh"].dtype, batch_first=False)
     named = dict(layer.named_parameters())
     for k, name in _NAMES.items():
         assert named[name].shape == params[k].shape, (name, named[name].shape, params[k].shape)
@@ -127,18 +117,21 @@ def layer_step(layer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[st
     return float(loss.data), {k: named[n].grad for k, n in _NAMES.items()}
 
 
+IMPLS = ("rnn", "rnn-eager", "loop")
+
+
 def step_fn(kind: str, x: np.ndarray, y: np.ndarray, params: Params, impl: str = "loop"
             ) -> Callable[[], tuple[float, dict[str, np.ndarray]]]:
-    """A zero-argument train step for ``impl``: "loop" (one node per step), "loop-3node" (matmul, add,
-    fused cell per step), "loop-unfused" (primitive cells), "rnn" / "rnn-unfused" / "rnn-compiled"
-    (``rnn.make_rnn``: fused kernels, primitive cells, ``compile=True``: one compiled recurrence)."""
-    if impl.startswith("rnn"):
-        layer = make_rnn_layer(kind, params, fused=impl == "rnn")
-        layer.compile = impl == "rnn-compiled"
+    """A zero-argument train step for ``impl``: "rnn" (``rnn.make_rnn``'s layer with its default
+    ``compile=None``: one compiled recurrence when Numba's JIT is on), "rnn-eager" (the same layer with
+    ``compile=False``: the eager graph of every step) or "loop" (the bench's own eager loop)."""
+    if impl == "rnn" or impl == "rnn-eager":
+        layer = make_rnn_layer(kind, params, compile=None if impl == "rnn" else False)
         return lambda: layer_step(layer, x, y)
+    if impl != "loop":
+        raise ValueError(f"step_fn: impl must be one of {', '.join(IMPLS)}, got {impl!r}")
     P = make_params(params)
-    mode = {"loop": "fold", "loop-3node": "fused", "loop-unfused": "unfused"}[impl]
-    return lambda: loop_step(kind, x, y, P, mode)
+    return lambda: loop_step(kind, x, y, P)
 
 
 def cell_step_fn(cell: str, In: int, H: int, B: int, T: int, dtype: Any = np.float32, seed: int = 0

@@ -2,18 +2,19 @@
 
 - steps: ms per train step (forward over T + full BPTT, MSE on all outputs) for every workload, cell
   with a NumPy reference (rnn, gru, lstm) and dtype: the NumPy reference, minigrad (``rnn.make_rnn``'s
-  layer with the fused kernels, the same layer with ``compile=True`` -- one compiled recurrence -- and
-  the bench's own loop), PyTorch's layer and cell loop when torch is importable, JAX's jitted
-  ``lax.scan`` when jax is importable.
+  layer with its default ``compile=None`` -- one compiled recurrence per layer when Numba's JIT is on --,
+  the same layer eager, ``compile=False``, and the bench's own eager loop), PyTorch's layer and cell
+  loop when torch is importable, JAX's jitted ``lax.scan`` when jax is importable. Targets (issues 6
+  and 12) are ratios of the minigrad column.
   Implementations are timed round-robin (one run of each per repetition) so load on the machine hits
   them alike; medians.
 - cells: the same train step for every registered cell (``rnn.CELLS``, the built-ins and any cell added
   with ``rnn.register_cell``) through ``rnn.make_rnn``: what a cell costs under the generic layer.
 - overhead: forward+backward of one tiny elementwise op vs the raw NumPy it wraps.
-- scaling: forward/backward time and peak traced memory of an LSTM for T = 250 ... 4000; the compiled
-  layer's time and saved bytes for T = 250 ... 8000.
-- coldstart: ``import minigrad`` and the first LSTM train step in fresh processes, with a cold
-  (empty temporary) and a warm Numba cache.
+- scaling: forward/backward time and peak traced memory of an eager LSTM layer (``compile=False``)
+  for T = 250 ... 4000; the compiled layer's (``compile=True``) time and saved bytes for T = 250 ... 8000.
+- coldstart: ``import minigrad`` and the first LSTM train step (the default, compiled layer) in fresh
+  processes, with cold (empty temporary) and warm Numba and minigrad caches.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class Report:
 
 
 def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
+    import minigrad as mg
+
     use_torch = not args.no_torch and torch_impl.available()
     use_jax = not getattr(args, "no_jax", False) and jax_impl.available()
     if use_torch:
@@ -113,7 +116,7 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
                 fns: dict[str, Callable[[], object]] = {
                     "numpy": lambda kind=kind, x=x, y=y, p=p: reference.train_step(kind, x, y, p),
                     "minigrad": mg_loop.step_fn(kind, x, y, p, "rnn"),
-                    "compiled": mg_loop.step_fn(kind, x, y, p, "rnn-compiled"),
+                    "eager": mg_loop.step_fn(kind, x, y, p, "rnn-eager"),
                     "mg-loop": mg_loop.step_fn(kind, x, y, p, "loop"),
                 }
                 if use_torch:
@@ -125,28 +128,29 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
                 results[(dt, wname, kind)] = t
                 r = t["numpy"]
                 m = t["minigrad"]
-                c = t["compiled"]
-                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r), _fmt_ms(c),
-                       _ratio(c, r), _fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
+                row = [f"{wname} {kind.upper()}", _fmt_ms(r), _fmt_ms(m), _ratio(m, r), _fmt_ms(t["eager"]),
+                       _ratio(t["eager"], r), _fmt_ms(t["mg-loop"]), _ratio(t["mg-loop"], r)]
                 if use_torch:
                     tl = t["torch-layer"]
-                    row += [_fmt_ms(tl), _ratio(m, tl), _ratio(c, tl), _fmt_ms(t["torch-cell"]),
-                            _ratio(m, t["torch-cell"])]
+                    row += [_fmt_ms(tl), _ratio(m, tl), _fmt_ms(t["torch-cell"]), _ratio(m, t["torch-cell"])]
                 if use_jax:
-                    row += [_fmt_ms(t["jax-scan"]), _ratio(c, t["jax-scan"])]
+                    row += [_fmt_ms(t["jax-scan"]), _ratio(m, t["jax-scan"])]
                 rows.append(row)
                 print(f"  [{dt}] {' | '.join(row)}", file=sys.stderr, flush=True)
         header = ["workload (I,H,B,T) cell", "NumPy BPTT ms", "minigrad ms", "minigrad / NumPy",
-                  "compiled ms", "compiled / NumPy", "bench loop ms", "loop / NumPy"]
+                  "eager ms", "eager / NumPy", "bench loop ms", "loop / NumPy"]
         if use_torch:
-            header += ["torch layer ms", "minigrad / torch layer", "compiled / torch layer",
-                       "torch cell loop ms", "minigrad / torch cells"]
+            header += ["torch layer ms", "minigrad / torch layer", "torch cell loop ms",
+                       "minigrad / torch cells"]
         if use_jax:
-            header += ["jax scan ms", "compiled / jax"]
+            header += ["jax scan ms", "minigrad / jax"]
         rep.add(f"### {dt}: ms per train step (median of {args.reps}; forward over T + full BPTT, MSE)")
         rep.add()
-        rep.add("minigrad = `rnn.make_rnn` (PyTorch's layers, fused=True); compiled = the same layer with "
-                "compile=True (one generated recurrence per layer); bench loop = bench/mg_loop.py"
+        rep.add("minigrad = `rnn.make_rnn` (PyTorch's layers) with its default compile=None: one generated "
+                "recurrence per layer when Numba's JIT is on (this run: "
+                f"{'compiled' if mg.compiles_by_default() else 'eager, the JIT is off or MINIGRAD_COMPILE=0'}"
+                "); eager = the same layer with compile=False (the graph of every step); bench loop = "
+                "bench/mg_loop.py (an eager loop of primitive ops)"
                 "; sizes: " + ", ".join(
             w.label() for k, w in problems.WORKLOADS.items() if k in args.workloads.split(",")))
         rep.add()
@@ -157,25 +161,16 @@ def bench_steps(args: argparse.Namespace, rep: Report) -> dict:
 
 
 def _targets(results: dict, use_torch: bool, rep: Report) -> None:
+    """The minigrad column (the default layer: compiled when Numba's JIT is on) against the targets:
+    issue 12's (``_issue12_targets``; they replaced issue 6's against NumPy and PyTorch's layer) and
+    issue 6's "faster than PyTorch's cell loop"."""
     rows = []
     for (dt, wname, kind), t in results.items():
-        rows += _compiled_targets(dt, wname, kind, t)
-        m = t["minigrad"]
-        lim = 1.5 if wname == "tiny" else 1.0
-        r = m / t["numpy"]
-        rows.append([f"{dt} {wname} {kind.upper()}", f"minigrad <= {lim}x NumPy", f"{r:.2f}x",
-                     "met" if r <= lim else "NOT met"])
+        case = f"{dt} {wname} {kind.upper()}"
+        rows += _issue12_targets(case, dt, wname, kind, t)
         if use_torch:
-            rc = m / t["torch-cell"]
-            rows.append([f"{dt} {wname} {kind.upper()}", "faster than torch cell loop", f"{rc:.2f}x",
-                         "met" if rc < 1 else "NOT met"])
-            rl = m / t["torch-layer"]
-            if kind != "lstm":
-                rows.append([f"{dt} {wname} {kind.upper()}", f"faster than torch nn.{kind.upper()}",
-                             f"{rl:.2f}x", "met" if rl < 1 else "NOT met"])
-            elif dt == "float32":
-                rows.append([f"{dt} {wname} {kind.upper()}", "<= 1.5x torch nn.LSTM", f"{rl:.2f}x",
-                             "met" if rl <= 1.5 else "NOT met"])
+            rc = t["minigrad"] / t["torch-cell"]
+            rows.append([case, "faster than torch cell loop", f"{rc:.2f}x", "met" if rc < 1 else "NOT met"])
     met = sum(r[-1] == "met" for r in rows)
     rep.add(f"### Targets (ratios from this run): {met} of {len(rows)} met")
     rep.add()
@@ -201,11 +196,11 @@ def reference_cells(args: argparse.Namespace) -> list[str]:
     return [c for c in registered_cells(args) if c in reference.STEPS]
 
 
-def _compiled_targets(dt: str, wname: str, kind: str, t: dict) -> list[list[str]]:
-    """Issue 12's targets for the compiled layer: <= 0.8x NumPy everywhere; <= 1.0x JAX's scan and
-    PyTorch's layer on tiny/small/long; <= 1.2x nn.LSTM (f32) and faster than nn.RNN/GRU on medium/large."""
-    c, case = t["compiled"], f"{dt} {wname} {kind.upper()} compiled"
-    rows = [[case, "<= 0.8x NumPy", f"{c / t['numpy']:.2f}x", "met" if c <= 0.8 * t["numpy"] else "NOT met"]]
+def _issue12_targets(case: str, dt: str, wname: str, kind: str, t: dict) -> list[list[str]]:
+    """Issue 12's targets for the minigrad column: <= 0.8x NumPy everywhere; <= 1.0x JAX's scan and
+    PyTorch's layer on tiny/small/long; <= 1.2x nn.LSTM (f32) and <= 1.0x nn.RNN/GRU on medium/large."""
+    m = t["minigrad"]
+    rows = [[case, "<= 0.8x NumPy", f"{m / t['numpy']:.2f}x", "met" if m <= 0.8 * t["numpy"] else "NOT met"]]
     small = wname in ("tiny", "small", "long")
     for peer, name in (("jax-scan", "JAX jit scan"), ("torch-layer", f"torch nn.{kind.upper()}")):
         if peer not in t or (peer == "jax-scan" and not small):
@@ -213,7 +208,7 @@ def _compiled_targets(dt: str, wname: str, kind: str, t: dict) -> list[list[str]
         lim = 1.2 if (not small and kind == "lstm") else 1.0
         if not small and kind == "lstm" and dt != "float32":
             continue
-        r = c / t[peer]
+        r = m / t[peer]
         rows.append([case, f"<= {lim}x {name}", f"{r:.2f}x", "met" if r <= lim else "NOT met"])
     return rows
 
@@ -309,7 +304,7 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
     base = None
     for T in Ts:
         x, y, p = problems.make_problem(kind, In, H, B, T, "float32")
-        layer = mg_loop.make_rnn_layer(kind, p)
+        layer = mg_loop.make_rnn_layer(kind, p, compile=False)
         params = list(layer.parameters())
 
         def fwd(x: np.ndarray = x, layer=layer) -> mg.Tensor:
@@ -352,7 +347,7 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
         rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}", _fmt_ms(r),
                      f"{(f + b) / r:.2f}x", f"{after_fwd / 2**20:.1f}", f"{peak / 2**20:.1f}",
                      f"{peak / T / 1024:.1f}"])
-    rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, rnn.LSTM")
+    rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, rnn.LSTM(compile=False)")
     rep.add()
     rep.add("Linear in T means constant us/step and KiB/step; 'vs linear' is (backward time / T) relative "
             "to the first row (1.00 = perfectly linear; on a shared machine +-30% is noise, and once the "
@@ -378,8 +373,7 @@ def bench_scaling_compiled(args: argparse.Namespace, rep: Report) -> None:
     rows, base = [], None
     for T in Ts:
         x, y, p = problems.make_problem("lstm", In, H, B, T, "float32")
-        layer = mg_loop.make_rnn_layer("lstm", p, fused=False)
-        layer.compile = True
+        layer = mg_loop.make_rnn_layer("lstm", p, compile=True)
         X, Y = mg.tensor(x), mg.tensor(y)
         tf, tb = [], []
         for _ in range(max(args.reps, 5) + 1):  # the first run compiles
@@ -452,20 +446,22 @@ def bench_coldstart(args: argparse.Namespace, rep: Report) -> None:
     imports = [_run_py(_IMPORT, env)[0][0] for _ in range(reps)]
     rows = [["import minigrad", f"{statistics.median(imports) * 1e3:.0f}", "-", "< 500 ms"]]
     with tempfile.TemporaryDirectory() as cache:
-        env["NUMBA_CACHE_DIR"] = cache
+        env["NUMBA_CACHE_DIR"] = env["MINIGRAD_CACHE_DIR"] = cache
         (_, first, second), _ = _run_py(_FIRST_STEP, env)
-        rows.append(["first LSTM step, cold Numba cache (compiles)", f"{first * 1e3:.0f}",
+        rows.append(["first LSTM step, cold caches (compiles)", f"{first * 1e3:.0f}",
                      f"{second * 1e3:.0f}", "-"])
         warm = [_run_py(_FIRST_STEP, env) for _ in range(reps)]
         firsts = sorted(w[0][1] for w in warm)
-        rows.append(["first LSTM step, warm Numba cache", f"{statistics.median(firsts) * 1e3:.0f}",
+        rows.append(["first LSTM step, warm caches", f"{statistics.median(firsts) * 1e3:.0f}",
                      f"{statistics.median(w[0][2] for w in warm) * 1e3:.0f}", "< 1000 ms"])
-        rows.append(["whole process (start, import, data, 2 steps), warm cache",
+        rows.append(["whole process (start, import, data, 2 steps), warm caches",
                      f"{statistics.median(w[1] for w in warm) * 1e3:.0f}", "-", "-"])
     rep.add("### Cold start (fresh processes; LSTM small workload (32, 64, 16, 64) float32)")
     rep.add()
-    rep.add("The cold cache is an empty temporary NUMBA_CACHE_DIR; the warm runs reuse it. Medians of "
-            f"{reps} processes.")
+    rep.add("The step is the default layer's (`rnn.LSTM()`: one compiled recurrence when Numba's JIT is "
+            "on). The cold cache is an empty temporary directory as NUMBA_CACHE_DIR and "
+            "MINIGRAD_CACHE_DIR (the kernels' and the generated recurrences' compiled code); the warm runs "
+            f"reuse it. Medians of {reps} processes.")
     rep.add()
     rep.add(_table(["what", "ms", "second step ms", "target"], rows))
     rep.add()

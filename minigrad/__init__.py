@@ -57,6 +57,6 @@ __all__ = [
 ]
 
 from . import nn, optim  # noqa: E402  (``import minigrad`` gives ``minigrad.nn`` and ``minigrad.optim``)
-from .compiler import CompileError, compile, compile_scan, is_tracing, unroll  # noqa: E402
+from .compiler import CompileError, compile, compile_scan, compiles_by_default, is_tracing, unroll  # noqa: E402
 
-__all__ += ["CompileError", "compile", "compile_scan", "is_tracing", "unroll"]
+__all__ += ["CompileError", "compile", "compile_scan", "compiles_by_default", "is_tracing", "unroll"]

@@ -165,7 +165,7 @@ def _add_draw(sub: Any) -> None:
     d.add_argument("--steps", type=_between(1, 10_000), default=4, help="time steps to unroll (default 4)")
     d.add_argument("--view", choices=("collapsed", "expanded"), default=None,
                    help="collapsed: one box per time step; expanded: every op (gate) inside a cluster per "
-                        "step, the built-in cells unfused (default collapsed)")
+                        "step (default collapsed)")
     d.add_argument("--grads", action="store_true",
                    help="run loss.backward() first and show gradient norms, colouring boxes by ||grad|| on "
                         "a log scale (always on with --checkpoint)")
@@ -399,9 +399,7 @@ def fresh_graph(a: argparse.Namespace) -> Any:
 
     expanded = a.view == "expanded"
     mg.manual_seed(a.seed)
-    # expanded: the built-in cells unfused, so that every gate is its own op node
-    layer = make_rnn(a.cell, a.input, a.hidden, a.layers, a.bidirectional, fused=not expanded,
-                     batch_first=False)
+    layer = make_rnn(a.cell, a.input, a.hidden, a.layers, a.bidirectional, batch_first=False)
     if a.rolled:
         return viz.draw_rolled(layer, rankdir=a.rankdir or "LR", title=a.title)
     out, _ = layer(mg.randn(a.steps, a.batch, a.input))

@@ -49,9 +49,9 @@ CellSpec = str | CellFactory
 
 
 def make_rnn(cell: CellSpec, input_size: int, hidden_size: int, num_layers: int = 1,
-             bidirectional: bool = False, dropout: float = 0.0, fused: bool = True,
+             bidirectional: bool = False, dropout: float = 0.0, compile: bool | None = None,
              rng: np.random.Generator | None = None, dtype: Any = np.float32, batch_first: bool = True,
-             forget_bias: float | None = None, compile: bool = False, **cell_kw: Any) -> Recurrent:
+             forget_bias: float | None = None, **cell_kw: Any) -> Recurrent:
     """The one model factory of recurrent layers (batch-first by default).
 
     ``cell`` "rnn" / "gru" / "lstm" gives PyTorch's ``RNN`` / ``GRU`` / ``LSTM`` layer (``cell_kw``:
@@ -63,7 +63,7 @@ def make_rnn(cell: CellSpec, input_size: int, hidden_size: int, num_layers: int 
     if isinstance(cell, str) and cell in TORCH_LAYERS:
         layer: Recurrent = TORCH_LAYERS[cell](
             input_size, hidden_size, num_layers=num_layers, batch_first=batch_first, dropout=dropout,
-            bidirectional=bidirectional, fused=fused, rng=rng, dtype=dtype, compile=compile, **cell_kw)
+            bidirectional=bidirectional, rng=rng, dtype=dtype, compile=compile, **cell_kw)
     else:
         factory = cell_factory(cell)
         layer = Recurrent(lambda n_in: factory(n_in, hidden_size, rng=rng, dtype=dtype, **cell_kw),
@@ -97,12 +97,12 @@ class _Encoder(Module):
     """Optional embedding + recurrent layer; shared by the classifier, regressor and taggers."""
 
     def __init__(self, input_size: int, hidden_size: int, cell: CellSpec, num_layers: int,
-                 bidirectional: bool, dropout: float, vocab_size: int | None, fused: bool,
+                 bidirectional: bool, dropout: float, vocab_size: int | None, compile: bool | None,
                  rng: np.random.Generator | None, dtype: Any, forget_bias: float | None = None) -> None:
         super().__init__()
         self.embedding = (Embedding(vocab_size, input_size, dtype=dtype, rng=rng)
                           if vocab_size is not None else None)
-        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, bidirectional, dropout, fused, rng,
+        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, bidirectional, dropout, compile, rng,
                             dtype, forget_bias=forget_bias)
 
     def forward(self, x: Any, lengths: Any = None, state: Any = None, t0: int = 0) -> tuple[Tensor, Any]:
@@ -116,11 +116,12 @@ class _EncoderHead(Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, cell: CellSpec = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 vocab_size: int | None = None, fused: bool = True, rng: np.random.Generator | None = None,
+                 vocab_size: int | None = None, compile: bool | None = None,
+                 rng: np.random.Generator | None = None,
                  dtype: Any = np.float32, forget_bias: float | None = None) -> None:
         super().__init__()
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout,
-                                vocab_size, fused, rng, dtype, forget_bias)
+                                vocab_size, compile, rng, dtype, forget_bias)
         d = 2 if bidirectional else 1
         self.head = Linear(d * hidden_size, output_size, dtype=dtype, rng=rng)
 
@@ -186,11 +187,11 @@ class NextStepPredictor(Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int | None = None,
                  cell: CellSpec = "lstm",
-                 num_layers: int = 1, dropout: float = 0.0, fused: bool = True,
+                 num_layers: int = 1, dropout: float = 0.0, compile: bool | None = None,
                  rng: np.random.Generator | None = None, dtype: Any = np.float32,
                  forget_bias: float | None = None) -> None:
         super().__init__()
-        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, False, dropout, fused, rng, dtype,
+        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, False, dropout, compile, rng, dtype,
                             forget_bias=forget_bias)
         self.head = Linear(hidden_size, input_size if output_size is None else output_size, dtype=dtype,
                            rng=rng)
@@ -240,14 +241,14 @@ class Generator(Module):
 
     def __init__(self, vocab_size: int, hidden_size: int, embed_size: int | None = None,
                  cell: CellSpec = "lstm",
-                 num_layers: int = 1, cond_size: int | None = None, dropout: float = 0.0, fused: bool = True,
-                 rng: np.random.Generator | None = None, dtype: Any = np.float32,
+                 num_layers: int = 1, cond_size: int | None = None, dropout: float = 0.0,
+                 compile: bool | None = None, rng: np.random.Generator | None = None, dtype: Any = np.float32,
                  forget_bias: float | None = None) -> None:
         super().__init__()
         embed_size = hidden_size if embed_size is None else embed_size
         self.vocab_size = int(vocab_size)
         self.embedding = Embedding(vocab_size, embed_size, dtype=dtype, rng=rng)
-        self.rnn = make_rnn(cell, embed_size, hidden_size, num_layers, False, dropout, fused, rng, dtype,
+        self.rnn = make_rnn(cell, embed_size, hidden_size, num_layers, False, dropout, compile, rng, dtype,
                             forget_bias=forget_bias)
         self.head = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
         self.cond = Linear(cond_size, hidden_size, dtype=dtype, rng=rng) if cond_size is not None else None
@@ -313,7 +314,7 @@ class Seq2Seq(Module):
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, hidden_size: int, embed_size: int | None = None,
-                 cell: CellSpec = "gru", num_layers: int = 1, bos: int = 0, fused: bool = True,
+                 cell: CellSpec = "gru", num_layers: int = 1, bos: int = 0, compile: bool | None = None,
                  rng: np.random.Generator | None = None, dtype: Any = np.float32,
                  forget_bias: float | None = None) -> None:
         super().__init__()
@@ -321,9 +322,9 @@ class Seq2Seq(Module):
         self.bos = int(bos)
         self.src_embedding = Embedding(src_vocab, embed_size, dtype=dtype, rng=rng)
         self.tgt_embedding = Embedding(tgt_vocab, embed_size, dtype=dtype, rng=rng)
-        self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, fused, rng, dtype,
+        self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, compile, rng, dtype,
                                 forget_bias=forget_bias)
-        self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, fused, rng, dtype,
+        self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers, False, 0.0, compile, rng, dtype,
                                 forget_bias=forget_bias)
         self.head = Linear(hidden_size, tgt_vocab, dtype=dtype, rng=rng)
 

@@ -66,7 +66,7 @@ class Recurrent(Module):
     def __init__(self, cell_fn: Callable[[int], Cell], input_size: int, num_layers: int = 1,
                  bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0, *,
                  rng: np.random.Generator | None = None, name: str | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool | None = None) -> None:
         super().__init__()
         owner = name or type(self).__name__
         self.input_size = check_size(owner, "input_size", input_size)
@@ -82,8 +82,12 @@ class Recurrent(Module):
         #: generator for dropout masks (None: minigrad's global one, reseeded by ``mg.manual_seed``)
         self.rng = rng
         self._step_hooks: list[StepHook] = []
-        #: run each cell's step as generated code (``minigrad.compile``); False: the primitive graph
-        self.compile = bool(compile)
+        #: True: every layer and direction is ONE compiled recurrence (``minigrad.compile_scan``; with
+        #: step hooks one compiled node per step); False: the eager graph of every step; None (the
+        #: default): ``minigrad.compiles_by_default()``, asked at every call
+        if compile is not None and not isinstance(compile, bool):
+            raise TypeError(f"{owner}: compile must be True, False or None, got {compile!r}")
+        self.compile = compile
         self._compiled: dict[tuple[int, str], Any] = {}  # (id(cell), "scan" | "step") -> compiled
         self._build_cells(cell_fn, owner)
         self.scope_name = name or (type(self).__name__ if type(self) is not Recurrent
@@ -148,7 +152,7 @@ class Recurrent(Module):
     def extra_repr(self) -> str:
         s = f"{self.input_size}"
         for k, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False), ("compile", False)):
+                           ("bidirectional", False), ("compile", None)):
             if getattr(self, k) != default:
                 s += f", {k}={getattr(self, k)}"
         return s
@@ -292,7 +296,8 @@ class Recurrent(Module):
         hoists = cell.hoists_input()
         p = cell.project(x.reshape(seq_len * batch, feat)) if hoists else None  # all steps: one product
         step = cell.step if hoists else cell.forward
-        compiled = self.compile and not self._cannot_compile(cell)
+        compiled = (mg.compiles_by_default() if self.compile is None else self.compile) \
+            and not self._cannot_compile(cell)
         if compiled and not self._step_hooks:  # the whole sequence: one compiled recurrence
             seq = p.reshape(seq_len, batch, p.shape[-1]) if hoists else x
             got = self._scan(cell, step, seq, state, mask, direction, t0)

@@ -10,6 +10,7 @@ first use, so ``import minigrad`` stays quick.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,20 @@ def unroll(node: Any, seeds: Any = None) -> Any:
     return _unroll(node, seeds)
 
 
+def compiles_by_default() -> bool:
+    """What ``compile=None`` (the default of ``rnn`` layers) means now: ``$MINIGRAD_COMPILE`` when set
+    (``0`` or ``1``); else True unless Numba's JIT is off (``NUMBA_DISABLE_JIT=1``), where generated code
+    would run as plain Python loops, slower than the eager graph's NumPy calls."""
+    env = os.environ.get("MINIGRAD_COMPILE", "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    if env:
+        raise ValueError(f"MINIGRAD_COMPILE must be 0 or 1, got {env!r}")
+    import numba
+
+    return not numba.config.DISABLE_JIT
+
+
 def is_tracing() -> bool:
     """Whether a function is being traced by ``compile`` now (code with a shortcut that reads tensor
     values, such as skipping a product with a zero state, must not take it while tracing)."""
@@ -55,4 +70,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CompileError", "Compiled", "compile", "compile_scan", "is_tracing", "unroll"]
+__all__ = ["CompileError", "Compiled", "compile", "compile_scan", "compiles_by_default", "is_tracing",
+           "unroll"]

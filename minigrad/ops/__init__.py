@@ -28,7 +28,6 @@ from .elementwise import (
     tanh,
     where,
 )
-from .fused import gru_cell, lstm_cell, rnn_cell
 from .indexing import TopK, gather, index_select, sort, topk
 from .linalg import bmm, dot, matmul, mm
 from .reduction import (
@@ -75,4 +74,3 @@ __all__ = [
 ]
 __all__ += ["MaxMin", "TopK", "cat", "clone", "gather", "masked_fill", "norm", "std", "topk", "var"]
 __all__ += ["bmm", "cos", "cumsum", "index_select", "mm", "narrow", "repeat", "sin", "sort"]
-__all__ += ["gru_cell", "lstm_cell", "rnn_cell"]  # fused recurrent cells (ops/fused.py)

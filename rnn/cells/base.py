@@ -2,10 +2,9 @@
 ``bias_ih``, ``bias_hh`` (G*H,)), its default init U(-1/sqrt(H), 1/sqrt(H)), the hoisted input
 projection ``x W_ih^T + b`` and the single-step call of ``torch.nn.RNNCell`` / ``GRUCell`` / ``LSTMCell``.
 
-The pointwise part of a step is either composed from primitive ops (``fused=False``: sigmoid, tanh,
-mul, add, ... one graph node each, the graph reads like the equations) or one fused op per step
-(``fused=True``: ``minigrad.ops.fused``, with the recurrent product folded in). Both give the same
-values and gradients (tested to 1e-12).
+A step is composed from primitive ops (sigmoid, tanh, mul, add, ... one graph node each), so the graph
+reads like the equations. Speed comes from compiling it: a layer runs the whole recurrence as code
+generated from these ops (``minigrad.compile_scan``); no cell has a hand-written kernel.
 """
 
 from __future__ import annotations
@@ -48,11 +47,10 @@ class TorchCell(Cell):
     #: tensors in the state: (h,), LSTM (h, c)
     state_count: int = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, fused: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__(input_size, hidden_size)
         self.bias = bool(bias)
-        self.fused = bool(fused)
         self.reset_parameters(rng, float_dtype(type(self).__name__, dtype))
 
     @property
@@ -83,7 +81,7 @@ class TorchCell(Cell):
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
             s += ", bias=False"
-        return s + ("" if self.fused else ", fused=False")
+        return s
 
     def init_state(self, batch: int, dtype: Any = None) -> tuple[Tensor, ...]:
         dt = self.dtype if dtype is None else dtype

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor
-from minigrad.ops.fused import rnn_cell
 
 from .base import TorchCell, is_zero_state
 
@@ -16,20 +15,16 @@ __all__ = ["NONLINEARITIES", "RNNCell", "rnn_step"]
 NONLINEARITIES = ("tanh", "relu")
 
 
-def rnn_step(gx: Tensor, h: Tensor | None, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str = "tanh",
-             fused: bool = True) -> Tensor:
+def rnn_step(gx: Tensor, h: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
+             nonlinearity: str = "tanh") -> Tensor:
     """h' = act(gx + h W_hh^T + b_hh), where ``gx = x W_ih^T + b_ih`` was computed by the caller.
 
     ``b_hh`` may be None (no bias, or already folded into ``gx``); ``h`` None means the zero state (the
     recurrent product is skipped).
     """
-    if fused and h is not None and h.ndim == 2:  # one node per step: the product folded into the op
-        return rnn_cell(gx if b_hh is None else gx + b_hh, nonlinearity=nonlinearity, h_prev=h, w_hh=w_hh)
     pre = gx if h is None else gx + h @ w_hh.T
     if b_hh is not None:
         pre = pre + b_hh
-    if fused:
-        return rnn_cell(pre, nonlinearity=nonlinearity)
     return pre.tanh() if nonlinearity == "tanh" else pre.relu()
 
 
@@ -42,10 +37,10 @@ class RNNCell(TorchCell):
     n_gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 fused: bool = True, rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
+                 *, rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, fused, rng, dtype)
+        super().__init__(input_size, hidden_size, bias, rng=rng, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
@@ -53,8 +48,7 @@ class RNNCell(TorchCell):
 
     def step(self, gx: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor]:
         (h,) = state
-        return (rnn_step(gx, None if is_zero_state(h) else h, self.weight_hh, None, self.nonlinearity,
-                         self.fused),)
+        return (rnn_step(gx, None if is_zero_state(h) else h, self.weight_hh, None, self.nonlinearity),)
 
     def forward(self, x: Any, hx: Any = None) -> Tensor:
         return self._call(x, (hx,), ("hx",))[0]

@@ -9,25 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from minigrad import Tensor
-from minigrad.ops.fused import gru_cell
 
 from .base import TorchCell
 
 __all__ = ["GRUCell", "gru_step"]
 
 
-def gru_step(gx: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, fused: bool = True) -> Tensor:
+def gru_step(gx: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
     """One GRU step from ``gx = x W_ih^T + b_ih`` (B, 3H) and the previous state ``h`` (B, H).
 
     ``gh = h W_hh^T + b_hh`` keeps b_hn apart from b_in because n = tanh(gx_n + r * (W_hn h + b_hn)).
     """
-    if fused and h.ndim == 2:  # one node per step: gh is computed inside the fused op
-        return gru_cell(gx, None, h, w_hh=w_hh, b_hh=b_hh)
     gh = h @ w_hh.T
     if b_hh is not None:
         gh = gh + b_hh
-    if fused:
-        return gru_cell(gx, gh, h)
     x_r, x_z, x_n = gx.chunk(3, axis=-1)
     h_r, h_z, h_n = gh.chunk(3, axis=-1)
     r = (x_r + h_r).sigmoid()
@@ -43,7 +38,7 @@ class GRUCell(TorchCell):
     fold_hh_bias = False
 
     def step(self, gx: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor]:
-        return (gru_step(gx, state[0], self.weight_hh, self.bias_hh, self.fused),)
+        return (gru_step(gx, state[0], self.weight_hh, self.bias_hh),)
 
     def forward(self, x: Any, hx: Any = None) -> Tensor:
         return self._call(x, (hx,), ("hx",))[0]

@@ -10,27 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from minigrad import Tensor
-from minigrad.ops.fused import lstm_cell
 
 from .base import TorchCell, is_zero_state
 
 __all__ = ["LSTMCell", "lstm_step"]
 
 
-def lstm_step(gx: Tensor, h: Tensor | None, c: Tensor, w_hh: Tensor, b_hh: Tensor | None,
-              fused: bool = True) -> tuple[Tensor, Tensor]:
+def lstm_step(gx: Tensor, h: Tensor | None, c: Tensor, w_hh: Tensor,
+              b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
     """One LSTM step from ``gx = x W_ih^T + b_ih`` (B, 4H) and the previous state (h, c).
 
     ``h`` None means the zero state (the recurrent product is skipped); ``b_hh`` None means no bias or
     a bias already folded into ``gx``.
     """
-    if fused and h is not None and h.ndim == 2:  # one node per step: the product folded into the op
-        return lstm_cell(gx if b_hh is None else gx + b_hh, c, h_prev=h, w_hh=w_hh)
     gates = gx if h is None else gx + h @ w_hh.T
     if b_hh is not None:
         gates = gates + b_hh
-    if fused:
-        return lstm_cell(gates, c)
     i, f, g, o = gates.chunk(4, axis=-1)
     i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
     c = f * c + i * g
@@ -54,7 +49,7 @@ class LSTMCell(TorchCell):
 
     def step(self, gx: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
         h, c = state
-        return lstm_step(gx, None if is_zero_state(h) else h, c, self.weight_hh, None, self.fused)
+        return lstm_step(gx, None if is_zero_state(h) else h, c, self.weight_hh, None)
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Tensor, Tensor]:
         if hx is None:

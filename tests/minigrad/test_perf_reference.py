@@ -48,7 +48,7 @@ def test_reference_relu_rnn_matches_finite_differences():
         np.testing.assert_allclose(g[key][idx], num, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("impl", ["loop", "loop-3node", "loop-unfused", "rnn", "rnn-unfused", "rnn-compiled"])
+@pytest.mark.parametrize("impl", mg_loop.IMPLS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_minigrad_equals_reference(kind, impl):
     x, y, p = problems.make_problem(kind, 3, 5, 2, 6, np.float64, seed=3)
@@ -58,6 +58,28 @@ def test_minigrad_equals_reference(kind, impl):
     for k in g_ref:
         assert g_mg[k].dtype == np.float64
         np.testing.assert_allclose(g_mg[k], g_ref[k], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_rnn_layer_runs_as_asked(compile):
+    """make_rnn_layer passes ``compile`` through: True is one compiled-scan node over the sequence (the
+    default "rnn" impl when Numba's JIT is on), False the eager graph of every step ("rnn-eager")."""
+    import minigrad as mg
+    from minigrad.autograd import toposort
+
+    x, _, p = problems.make_problem("lstm", 3, 5, 2, 6, np.float64, seed=3)
+    layer = mg_loop.make_rnn_layer("lstm", p, compile=compile)
+    assert layer.compile is compile
+    names = [n.name for n in toposort(layer(mg.tensor(x))[0].node)]
+    assert ("compiled scan" in names) is compile
+    assert mg_loop.make_rnn_layer("lstm", p).compile is None
+
+
+def test_step_fn_rejects_unknown_impls():
+    x, y, p = problems.make_problem("rnn", 3, 5, 2, 6, np.float64, seed=3)
+    for impl in ["rnn-compiled", "loop-3node", "fused"]:
+        with pytest.raises(ValueError, match="impl must be one of rnn, rnn-eager, loop"):
+            mg_loop.step_fn("rnn", x, y, p, impl)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -115,6 +137,11 @@ def test_harness_smoke(tmp_path, monkeypatch):
     text = out.read_text()
     assert "| tiny LSTM |" in text and "| tiny RNN |" in text and "| tiny GRU |" not in text
     assert "### Targets (ratios from this run):" in text
+    header = next(ln for ln in text.splitlines() if ln.startswith("| workload"))
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    assert cols[1:8] == ["NumPy BPTT ms", "minigrad ms", "minigrad / NumPy", "eager ms", "eager / NumPy",
+                         "bench loop ms", "loop / NumPy"]
+    assert "fused" not in text and "compiled ms" not in text
 
 
 def test_cells_section_times_every_registered_cell(tmp_path, monkeypatch):

@@ -161,7 +161,7 @@ def test_scan_errors() -> None:
 
 
 def layer_pair(kind, dtype, **kw):
-    a = getattr(rnn, kind)(3, 4, fused=False, **kw).to(dtype)
+    a = getattr(rnn, kind)(3, 4, compile=False, **kw).to(dtype)
     b = getattr(rnn, kind)(3, 4, compile=True, **kw).to(dtype)
     b.load_state_dict(a.state_dict())
     return a, b
@@ -227,7 +227,7 @@ def test_truncated_bptt_on_a_compiled_layer_equals_eager(k2) -> None:
 
 def test_docs_show_the_generated_bptt_loop() -> None:
     """docs/engine.md prints the LSTM's scan_backward: it must be what the engine generates today."""
-    cell = rnn.LSTM(3, 5, fused=False).cell(0)
+    cell = rnn.LSTM(3, 5).cell(0)
 
     def lstm_step(state, gx):
         h, c = cell.step(gx, state)

@@ -1,6 +1,6 @@
 """Measure max |analytic - numeric| per cell: backward's gradients against float64 central differences
-(eps = 1e-6), full Jacobians w.r.t. the input, the state(s) and every parameter, 3 random cells each,
-fused and primitive; plus whole 2-layer bidirectional layers over T = 20. Not a test (prints a table):
+(eps = 1e-6), full Jacobians w.r.t. the input, the state(s) and every parameter, 3 random cells each;
+plus whole 2-layer bidirectional layers over T = 20, eager and compiled. Not a test (prints a table):
 
     PYTHONPATH=. python tests/rnn/fd_max_report.py
 """
@@ -43,27 +43,28 @@ def max_fd_difference(f, inputs, eps=1e-6):
 
 def main():
     rng = np.random.default_rng(0)
-    print("| cell | fused | max abs(analytic - numeric) |\n|---|---|---|")
+    print("| cell | compiled | max abs(analytic - numeric) |\n|---|---|---|")
     for name, cls, kw in [("RNNCell tanh", RNNCell, {}), ("RNNCell relu", RNNCell, {"nonlinearity": "relu"}),
                           ("GRUCell", GRUCell, {}), ("LSTMCell", LSTMCell, {})]:
-        for fused in (False, True):
-            worst = 0.0
-            for seed in range(3):
-                cell = cls(3, 3, fused=fused, rng=np.random.default_rng(seed), dtype="float64", **kw)
-                if "relu" in name:
-                    cell.bias_ih.data += 0.5  # keep away from the kink
-                x = mg.tensor(rng.standard_normal((3, 3)), requires_grad=True)
-                h = mg.tensor(0.5 * rng.standard_normal((3, 3)), requires_grad=True)
-                c = mg.tensor(0.5 * rng.standard_normal((3, 3)), requires_grad=True)
-                hx, states = ((h, c), [h, c]) if cls is LSTMCell else (h, [h])
-                worst = max(worst, max_fd_difference(lambda cell=cell, hx=hx, x=x: cell(x, hx),
-                                                     [x, *states, *cell.parameters()]))
-            print(f"| {name} | {fused} | {worst:.2e} |")
+        worst = 0.0
+        for seed in range(3):
+            cell = cls(3, 3, rng=np.random.default_rng(seed), dtype="float64", **kw)
+            if "relu" in name:
+                cell.bias_ih.data += 0.5  # keep away from the kink
+            x = mg.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+            h = mg.tensor(0.5 * rng.standard_normal((3, 3)), requires_grad=True)
+            c = mg.tensor(0.5 * rng.standard_normal((3, 3)), requires_grad=True)
+            hx, states = ((h, c), [h, c]) if cls is LSTMCell else (h, [h])
+            worst = max(worst, max_fd_difference(lambda cell=cell, hx=hx, x=x: cell(x, hx),
+                                                 [x, *states, *cell.parameters()]))
+        print(f"| {name} | False | {worst:.2e} |")
     for name, cls in [("RNN", RNN), ("GRU", GRU), ("LSTM", LSTM)]:
-        layer = cls(2, 2, num_layers=2, bidirectional=True, dtype="float64", rng=np.random.default_rng(0))
-        x = mg.tensor(rng.standard_normal((20, 1, 2)), requires_grad=True)
-        worst = max_fd_difference(lambda layer=layer, x=x: layer(x)[0][-1], [x, *layer.parameters()])
-        print(f"| {name} layer, T=20, 2 layers, bidirectional (last output) | True | {worst:.2e} |")
+        for compile in (False, True):
+            layer = cls(2, 2, num_layers=2, bidirectional=True, dtype="float64", rng=np.random.default_rng(0),
+                        compile=compile)
+            x = mg.tensor(rng.standard_normal((20, 1, 2)), requires_grad=True)
+            worst = max_fd_difference(lambda layer=layer, x=x: layer(x)[0][-1], [x, *layer.parameters()])
+            print(f"| {name} layer, T=20, 2 layers, bidirectional (last output) | {compile} | {worst:.2e} |")
 
 
 if __name__ == "__main__":

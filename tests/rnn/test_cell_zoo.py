@@ -364,7 +364,7 @@ def test_dropout_between_layers_train_only_and_seeded(name, rng):
 @names
 def test_step_scopes_and_t0(name, rng):
     T, t0 = 3, 7
-    layer = make(name, L=2, bi=True)
+    layer = make(name, L=2, bi=True, compile=False)  # the literal graph (compiled: tests/viz/test_unroll.py)
     x = mg.tensor(rng.standard_normal((T, 2, 2)), requires_grad=True)
     out, fin = layer(x, t0=t0)
     cls = ZOO[name].__name__
@@ -438,6 +438,7 @@ def test_tbptt_equals_full_bptt_and_cuts_at_windows(name, rng):
     for n, p in layer.named_parameters():
         np.testing.assert_allclose(got[n], p.grad, rtol=1e-10, atol=1e-12)
     assert len(res.state) == N_STATE[name] and res.state[0].shape == (2, 2, 2)
+    layer.compile = False  # the windows' step scopes, read off the literal graph
     for w in rnn.tbptt_windows(layer, x, y, k1=2, k2=3):
         ts = {mg.find_step(n.scope)[1] for n in nodes_of(w.outputs) if mg.find_step(n.scope)}
         assert ts == set(range(w.start, w.stop))

@@ -1,4 +1,4 @@
-"""Cells: PyTorch names/shapes/init, forward against hand-written NumPy, gradcheck, fused == primitive."""
+"""Cells: PyTorch names/shapes/init, forward against hand-written NumPy, gradcheck, the graph of a step."""
 
 import numpy as np
 import pytest
@@ -10,9 +10,9 @@ from rnn import GRUCell, LSTMCell, RNNCell
 CELLS = [("rnn_tanh", RNNCell, 1), ("rnn_relu", RNNCell, 1), ("gru", GRUCell, 3), ("lstm", LSTMCell, 4)]
 
 
-def make(kind, cls, n_in=3, H=2, fused=True, bias=True, seed=0, dtype="float64"):
+def make(kind, cls, n_in=3, H=2, bias=True, seed=0, dtype="float64"):
     kw = {"nonlinearity": "relu"} if kind == "rnn_relu" else {}
-    return cls(n_in, H, bias=bias, fused=fused, rng=np.random.default_rng(seed), dtype=dtype, **kw)
+    return cls(n_in, H, bias=bias, rng=np.random.default_rng(seed), dtype=dtype, **kw)
 
 
 def params(cell):
@@ -66,10 +66,9 @@ def _ref_forward(kind, cell, x, hx):
     return ref.rnn_cell(x, hx, *w, nonlinearity=kind[4:])
 
 
-@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("kind,cls,G", CELLS)
-def test_forward_matches_numpy(kind, cls, G, fused, rng):
-    cell = make(kind, cls, n_in=3, H=4, fused=fused)
+def test_forward_matches_numpy(kind, cls, G, rng):
+    cell = make(kind, cls, n_in=3, H=4)
     x = rng.standard_normal((5, 3))
     hx = state(kind, 5, 4, rng)
     got = cell(mg.tensor(x), hx)
@@ -96,10 +95,9 @@ def test_zero_initial_state_and_unbatched(kind, cls, G, rng):
 
 
 @pytest.mark.parametrize("B", [0, 1, 3])  # 0: unbatched (I,)
-@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("kind,cls,G", CELLS)
-def test_gradcheck_cell(kind, cls, G, fused, B, rng):
-    cell = make(kind, cls, n_in=3, H=2, fused=fused)
+def test_gradcheck_cell(kind, cls, G, B, rng):
+    cell = make(kind, cls, n_in=3, H=2)
     if kind == "rnn_relu":  # keep pre-activations away from the kink at 0
         cell.bias_ih.data += 0.6
     x = mg.tensor(rng.standard_normal((B, 3) if B else (3,)), requires_grad=True)
@@ -122,38 +120,15 @@ def test_gradcheck_cell_without_bias(kind, cls, G, rng):
                         [x, *hs, *params(cell)], atol=1e-8, rtol=1e-7)
 
 
-@pytest.mark.parametrize("kind,cls,G", CELLS)
-def test_fused_and_primitive_gradients_equal(kind, cls, G, rng):
-    grads = []
-    x_np = rng.standard_normal((4, 3))
-    hx_np = [rng.standard_normal((4, 2)) for _ in range(2)]
-    seeds = [rng.standard_normal((4, 2)) for _ in range(2)]
-    for fused in (False, True):
-        cell = make(kind, cls, fused=fused, seed=5)
-        x = mg.tensor(x_np, requires_grad=True)
-        hs = [mg.tensor(a, requires_grad=True) for a in hx_np[:2 if kind == "lstm" else 1]]
-        out = cell(x, tuple(hs) if kind == "lstm" else hs[0])
-        outs = out if kind == "lstm" else [out]
-        loss = sum((o * s).sum() for o, s in zip(outs, seeds))
-        loss.backward()
-        grads.append([o.data for o in outs] + [x.grad] + [h.grad for h in hs]
-                     + [p.grad for p in params(cell)])
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-
-
-def test_fused_flag_changes_the_graph():
+def test_a_step_is_the_graph_of_its_equations():
     x = mg.tensor(np.ones((1, 3)), requires_grad=True)
-    prim = LSTMCell(3, 2, fused=False, dtype="float64")
-    h, c = prim(x)
-    assert h.node.name == "Mul"
     h, c = LSTMCell(3, 2, dtype="float64")(x)
-    assert h.node is c.node and h.node.n_out == 2
+    assert h.node.name == "Mul" and c.node.name == "Add"  # h = o * tanh(c), c = f * c + i * g
 
 
 def test_primitive_cell_cuts_gates_with_one_split():
     x = mg.tensor(np.ones((2, 3)), requires_grad=True)
-    h, _ = LSTMCell(3, 2, fused=False)(x.astype("float32"))
+    h, _ = LSTMCell(3, 2)(x.astype("float32"))
     seen, stack, names = set(), [h.node], []
     while stack:
         n = stack.pop()

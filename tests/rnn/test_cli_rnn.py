@@ -320,7 +320,7 @@ def test_draw_fresh_collapsed_prints_dot_with_one_box_per_step(capsys):
     assert src.count("‖grad out‖") >= 3 * 4
 
 
-def test_draw_fresh_expanded_uses_unfused_cells(capsys):
+def test_draw_fresh_expanded_draws_every_gate(capsys):
     src = _dot(capsys, ["--cell", "lstm", "--steps", "2", "--view", "expanded", "--grads",
                         "--show", "shape,grad"])
     assert "rankdir=TB" in src  # the expanded view reads top to bottom by default

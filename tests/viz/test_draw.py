@@ -171,7 +171,7 @@ def test_real_lstm_layers_directions_and_shared_weights():
     rnn = pytest.importorskip("rnn")
     mg.manual_seed(0)
     T2 = 3
-    m = rnn.LSTM(2, 3, num_layers=2, bidirectional=True, fused=False)
+    m = rnn.LSTM(2, 3, num_layers=2, bidirectional=True)
     x = mg.randn(T2, 1, 2)
     h0 = mg.randn(4, 1, 3)
     out, _ = m(x, (h0, mg.zeros((4, 1, 3))))
@@ -223,7 +223,7 @@ def test_ops_on_a_parameter_outside_the_steps_are_drawn_in_its_box():
 def test_real_lstm_zero_state_skips_first_recurrent_product():
     rnn = pytest.importorskip("rnn")
     mg.manual_seed(1)
-    m = rnn.LSTM(2, 3, fused=False)
+    m = rnn.LSTM(2, 3)
     out, _ = m(mg.randn(4, 1, 2))
     d = parse_dot(viz.draw(out.sum()).source)
     steps = _steps(d, "LSTM layer0")

@@ -16,7 +16,7 @@ import viz
 
 def drawn(compile: bool, view: str, kind=rnn.GRU, **draw_kw) -> viz.Drawing:
     mg.manual_seed(0)
-    layer = kind(3, 4, num_layers=2, bidirectional=True, compile=compile, fused=False, dtype=np.float64)
+    layer = kind(3, 4, num_layers=2, bidirectional=True, compile=compile, dtype=np.float64)
     x = mg.tensor(np.random.default_rng(1).normal(size=(5, 2, 3)))
     out, _ = layer(x, lengths=[5, 3], t0=2)
     loss = (out[-1] ** 2).sum()
