@@ -31,6 +31,7 @@ sequence b starts at its own last step (as with PyTorch's packed sequences).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -407,7 +408,13 @@ class _ScanBody:
         self.layer, self.cell, self.step = layer, cell, step
         self.__name__ = step.__name__
         self.__qualname__ = getattr(step, "__qualname__", step.__name__)
-        self.__wrapped__ = step
+        self.__wrapped__ = step  # the generated module names step as its source
+        try:  # the generated code's variables: step(gx, state) -> carry ``state_k``, xs ``gx_k``
+            x, c = list(inspect.signature(step).parameters)[:2]
+        except (TypeError, ValueError):
+            x, c = "x", "state"
+        P = inspect.Parameter
+        self.__signature__ = inspect.Signature([P(c, P.POSITIONAL_ONLY), P(x, P.POSITIONAL_ONLY)])
 
     def __call__(self, state: tuple[Tensor, ...], xs: tuple[Tensor, ...]) -> tuple[Any, Tensor]:
         new = self.step(xs[0], state)

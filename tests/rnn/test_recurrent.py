@@ -185,3 +185,13 @@ def test_builtin_layers_are_recurrent_with_cells():
     assert lstm.weight_ih_l1_reverse.shape == (16, 8)
     lstm.reset_parameters(np.random.default_rng(0))
     assert lstm.weight_ih_l0.name == "weight_ih_l0"                   # identity and name kept
+
+
+def test_compiled_layer_source_names_the_state_and_the_input_after_step(rng):
+    """The generated recurrence of a layer reads like the cell: ``step(p, state)`` gives the carry
+    ``state_k`` and the per-step inputs ``p_k`` (not the other way round)."""
+    layer = rnn.Recurrent(lambda n: HoistedElman(n, 3, rng=np.random.default_rng(n)), 2, compile=True)
+    out, _ = layer(mg.tensor(rng.standard_normal((4, 2, 2)).astype(np.float32), requires_grad=True))
+    src = out.node.program.source
+    assert "def scan_forward(dims, reverse, X_p_0, state_0, weight_hh" in src
+    assert "dT_state_0" in src and "X_state" not in src
