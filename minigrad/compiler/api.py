@@ -87,7 +87,7 @@ class Program:
         fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given))
         extra = self.extra_source(dims)
         self.dims = dims.tuple()
-        self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc, *extra)
+        self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc, *extra, in_numba=self.jit_all)
         self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})

@@ -1,9 +1,9 @@
 """Generated modules on disk: ``<cache dir>/mg_<hash>.py``, jitted with Numba's ``cache=True``.
 
 The file name is a hash of the source (which spells out the whole graph: shapes, dtypes, ops), of
-``minigrad/kernels/fastmath.py`` (inlined into the loops; Numba's own cache would not notice a change
-there) and of the Numba version, so a file is never rewritten and a new process finds both the module
-and Numba's compiled code beside it. The directory is ``$MINIGRAD_CACHE_DIR``, else
+``minigrad/kernels/fastmath.py`` and ``linalg.py`` (compiled into the loops; Numba's own cache would
+not notice a change there) and of the Numba version, so a file is never rewritten and a new process
+finds both the module and Numba's compiled code beside it. The directory is ``$MINIGRAD_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/minigrad`` (``~/.cache/minigrad``), else the system's temporary directory; when none
 is writable the module is compiled in memory (correct, only slower to start).
 """
@@ -27,8 +27,9 @@ from ..serialization import atomic_write
 def _salt() -> str:
     import numba
 
-    fm = Path(__file__).resolve().parents[1] / "kernels" / "fastmath.py"
-    return hashlib.sha256(fm.read_bytes() + numba.__version__.encode()).hexdigest()
+    kernels = Path(__file__).resolve().parents[1] / "kernels"
+    code = b"".join((kernels / name).read_bytes() for name in ("fastmath.py", "linalg.py"))
+    return hashlib.sha256(code + numba.__version__.encode()).hexdigest()
 
 
 def cache_dir() -> Path | None:
@@ -53,7 +54,10 @@ def _uid() -> str:
 
 def load(source: str, jit_all: bool = False) -> types.ModuleType:
     """The module ``source`` with its ``loop_*`` functions jitted (cached on disk when possible), or
-    every function with ``jit_all`` (a compiled recurrence calls the step's drivers from Numba)."""
+    every function with ``jit_all``: a compiled recurrence calls the step's drivers from Numba, and they
+    and their loops are inlined into its ``scan_*`` functions (Numba IR inlining; compiled as separate
+    functions, LLVM would optimise each callee again in every caller it is linked into: ~25% slower
+    to compile)."""
     key = hashlib.sha256(source.encode() + _salt().encode() + bytes([jit_all])).hexdigest()[:24]
     modname = f"minigrad_compiled_{key}"
     mod = sys.modules.get(modname)
@@ -61,7 +65,8 @@ def load(source: str, jit_all: bool = False) -> types.ModuleType:
         mod = _import(source, modname)
         for name, fn in list(vars(mod).items()):
             if (jit_all or name.startswith("loop_")) and isinstance(fn, types.FunctionType):
-                setattr(mod, name, _jit(fn, mod.__file__ is not None))
+                inline = jit_all and not name.startswith("scan_")
+                setattr(mod, name, _jit(fn, mod.__file__ is not None, inline))
     return mod
 
 
@@ -86,11 +91,12 @@ def _import(source: str, modname: str) -> types.ModuleType:
     return mod
 
 
-def _jit(fn: Callable, on_disk: bool) -> Callable:
+def _jit(fn: Callable, on_disk: bool, inline: bool) -> Callable:
     import numba
 
+    options = {"error_model": "numpy", "inline": "always" if inline else "never"}
     if not on_disk:
-        return numba.njit(cache=False, error_model="numpy")(fn)
+        return numba.njit(cache=False, **options)(fn)
     from ..kernels._jit import jit
 
-    return jit(fn, error_model="numpy")
+    return jit(fn, **options)

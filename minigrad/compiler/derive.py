@@ -285,7 +285,7 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
     """C = A B:  dA = G B^T,  dB = A^T G."""
     x, y = op.ins
     if x.requires_grad:
-        b.accumulate(x, f"np.dot({g}, {b.need(y)}.T)")
+        b.accumulate(x, f"dot({g}, {b.need(y)}.T)")
     if y.requires_grad and b.hoisted is not None and (id(y) in b.hoisted or y.kind == "capture") \
             and id(x) not in b.invariant and len(x.shape) == 2:
         b.need(x)
@@ -293,7 +293,7 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
         b.code.add(f"{name} = {g}.copy()  # d{y.name} = sum over t of {x.name}^T g: after the loop")
         b.deferred.append((y, x, name))
     elif y.requires_grad:
-        b.accumulate(y, f"np.dot({b.need(x)}.T, {g})")
+        b.accumulate(y, f"dot({b.need(x)}.T, {g})")
 
 
 def _transpose(b: Backward, op: Op, g: str) -> None:

@@ -87,6 +87,7 @@ def identifier(text: str, taken: set[str]) -> str:
     return name
 
 
-_RESERVED = {"np", "fm", "F", "math", "jit", "range", "float", "int", "abs", "min", "max", "sum", "len",
-             "where", "maximum", "minimum", "sign", "g", "out", "forward", "backward", "i0", "i1", "i2",
-             "i3", "i4", "i5", "lambda", "def", "return", "for", "in", "if", "else", "and", "or", "not"}
+_RESERVED = {"np", "fm", "dot", "f32", "f64", "dims", "F", "math", "jit", "range", "float", "int", "abs",
+             "min", "max", "sum", "len", "where", "maximum", "minimum", "sign", "g", "out", "forward",
+             "backward", "i0", "i1", "i2", "i3", "i4", "i5", "lambda", "def", "return", "for", "in", "if",
+             "else", "and", "or", "not"}

@@ -333,7 +333,7 @@ def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -
     for j, (y, x, _) in enumerate(p.deferred):
         rows = f"T * {dims.int(x.shape[0])}"
         src = f"X_{x.name}" if id(x) in x_ids else f"S_{x.name}"
-        prod = (f"np.dot({src}.reshape({rows}, {dims.int(x.shape[1])}).T, "
+        prod = (f"dot({src}.reshape({rows}, {dims.int(x.shape[1])}).T, "
                 f"G{j}.reshape({rows}, {dims.int(y.shape[1])}))")
         if id(y) in post.adj:
             lines.append(f"d_{y.name} = d_{y.name} + {prod}")

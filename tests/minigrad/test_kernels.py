@@ -93,6 +93,22 @@ def test_kernel_matches_numpy(name, variant, dtype) -> None:
     np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linalg_dot_is_numpys_for_every_layout(dtype) -> None:
+    """``minigrad.kernels.linalg.dot`` (what a compiled recurrence's products call): np.dot's values
+    for C- and F-ordered operands (the generated code passes ``w.T`` views), NaN and inf included."""
+    from minigrad.kernels import linalg
+
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    a[0, 1], a[2, 2], b[1, 3] = np.nan, np.inf, -np.inf
+    for x, y in [(a, b.T), (a, np.ascontiguousarray(b.T)), (a.T.copy().T, b.T), (b, a.T)]:
+        with np.errstate(invalid="ignore"):
+            got, want = linalg.dot(x, y), np.dot(x, y)
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-13, equal_nan=True)
+
+
 @pytest.mark.parametrize("variant", ["python", "jit"])
 def test_kernel_special_values(variant) -> None:
     """Spot values that a fastmath or naive kernel gets wrong."""
