@@ -44,22 +44,42 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _timeit(fns: dict[str, Callable[[], object]], reps: int, warmup: int, budget: float = 1.0
             ) -> dict[str, float]:
-    """Median seconds per call of each fn, timed round-robin; warm-up runs excluded. Fast cases get
-    more repetitions (up to ``budget`` seconds for the round-robin, at most 10x ``reps``), since a
-    median of a few sub-millisecond runs on a shared machine is mostly noise."""
-    t0 = time.perf_counter()
-    for _ in range(max(warmup, 1)):
-        for f in fns.values():
-            f()
-    per_round = (time.perf_counter() - t0) / max(warmup, 1)
-    reps = max(reps, min(10 * reps, int(budget / max(per_round, 1e-9))))
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
+    """Median seconds per call of each fn over rounds that interleave the implementations (so that a
+    change of the machine's load hits all of them); warm-up runs excluded.
+
+    In a round each fn runs a block of back-to-back calls (as the steps of a training loop do; a fast
+    fn repeats until its block takes ~5 ms) and its time is the block's mean: a single call right after
+    another implementation or a garbage collection finds the CPU caches cold, which charges a
+    Python-heavy step up to 0.5 ms at the tiny sizes (measured: a 0.2 ms forward took 0.63 ms right
+    after ``gc.collect()``). As in ``timeit`` the collector is off inside a round and collects between
+    rounds; the order of the fns rotates. Fast cases get more rounds (up to ``budget`` seconds, at most
+    10x ``reps``): a median of a few sub-millisecond blocks on a shared machine is mostly noise."""
+    once: dict[str, float] = {}  # from the last warm-up round (the first compiles and fills caches)
+    for _ in range(max(warmup, 2)):
         for k, f in fns.items():
-            gc.collect()
             t0 = time.perf_counter()
             f()
-            times[k].append(time.perf_counter() - t0)
+            once[k] = time.perf_counter() - t0
+    inner = {k: max(1, min(50, int(0.005 / max(t, 1e-9)))) for k, t in once.items()}
+    per_round = sum(inner[k] * once[k] for k in fns)
+    reps = max(reps, min(10 * reps, int(budget / max(per_round, 1e-9))))
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    order = list(fns.items())
+    enabled = gc.isenabled()
+    try:
+        for r in range(reps):
+            gc.collect()
+            gc.disable()
+            for k, f in order[r % len(order):] + order[:r % len(order)]:
+                t0 = time.perf_counter()
+                for _ in range(inner[k]):
+                    f()
+                times[k].append((time.perf_counter() - t0) / inner[k])
+            if enabled:
+                gc.enable()
+    finally:
+        if enabled:
+            gc.enable()
     return {k: statistics.median(v) for k, v in times.items()}
 
 
