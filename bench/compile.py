@@ -77,21 +77,25 @@ def zoo_rows(workloads: list[str], dtypes: list[str], reps: int) -> list[list[st
 
 
 COLD = ("import time; t = time.perf_counter(); import numpy as np, minigrad as mg;"
+        "from minigrad.kernels import fastmath as fm; t1 = time.perf_counter();"
+        "fm.exp(np.float32(1.0)); t2 = time.perf_counter();"  # Numba's start-up: one cached kernel
         "f = mg.compile(lambda gx, h, c, w: (lambda i, f, g, o: (o.sigmoid() * (f.sigmoid() * c + "
         "i.sigmoid() * g.tanh()).tanh(), f.sigmoid() * c + i.sigmoid() * g.tanh()))"
         "(*(gx + h @ w.T).chunk(4, axis=-1)));"
         "a = [mg.randn(*s, requires_grad=True) for s in ((8, 128), (8, 32), (8, 32), (128, 32))];"
-        "h, c = f(*a); (h.sum() + c.sum()).backward(); print(time.perf_counter() - t)")
+        "h, c = f(*a); (h.sum() + c.sum()).backward(); t3 = time.perf_counter();"
+        "print(t3 - t, t2 - t1, t3 - t2)")
 
 
-def coldstart() -> tuple[float, float]:
-    """Seconds from ``import minigrad`` to the first compiled LSTM-cell forward+backward, in a fresh
-    process: with an empty cache, then again with the cache it wrote."""
+def coldstart() -> list[tuple[float, float, float]]:
+    """Seconds from ``import minigrad`` to the first compiled LSTM-cell forward+backward in a fresh
+    process, with an empty cache, then again with the cache it wrote: (whole, Numba's own start-up
+    (the first call of a cached kernel), the cell's compile or load after it)."""
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "MINIGRAD_CACHE_DIR": d}
-        out = [float(subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True,
-                                    check=True).stdout) for _ in range(2)]
-    return out[0], out[1]
+        runs = [subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(2)]
+    return [tuple(float(v) for v in r) for r in runs]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,8 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     ws, dts, sections = args.workloads.split(","), args.dtypes.split(","), args.sections.split(",")
     t0 = time.perf_counter()
     if "cold" in sections:
-        cold, warm = coldstart()
-        print(f"### compile the LSTM cell in a fresh process: {cold:.2f} s cold, {warm:.2f} s cached\n")
+        (cold, s0, c0), (warm, s1, c1) = coldstart()
+        print(f"### compile the LSTM cell in a fresh process: {cold:.2f} s cold ({s0:.2f} s Numba's "
+              f"start-up, {c0:.2f} s the cell), {warm:.2f} s cached ({s1:.2f} s Numba's start-up, "
+              f"{c1:.2f} s the cell)\n")
     if "builtins" in sections:
         print("### built-in layers (rnn.make_rnn), ms per train step\n")
         print(_table(["workload", "dtype", "cell", "compiled", "eager", "compiled/eager"],
