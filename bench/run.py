@@ -66,17 +66,15 @@ def _timeit(fns: dict[str, Callable[[], object]], reps: int, warmup: int, budget
     times: dict[str, list[float]] = {k: [] for k in fns}
     order = list(fns.items())
     enabled = gc.isenabled()
+    gc.disable()
     try:
         for r in range(reps):
-            gc.collect()
-            gc.disable()
+            gc.collect()  # collects with the collector disabled too
             for k, f in order[r % len(order):] + order[:r % len(order)]:
                 t0 = time.perf_counter()
                 for _ in range(inner[k]):
                     f()
                 times[k].append((time.perf_counter() - t0) / inner[k])
-            if enabled:
-                gc.enable()
     finally:
         if enabled:
             gc.enable()

@@ -22,6 +22,13 @@ from pathlib import Path
 
 from ..serialization import atomic_write
 
+#: LLVM's loop-vectoriser limits on runtime alias checks (defaults 8 and 128). Numba's arrays carry no
+#: ``noalias``, so a fused loop that reads and writes many arrays (a peephole LSTM's forward: 6 read, 7
+#: written) needs more pointer checks than the default allows and stays scalar ("loop not vectorized:
+#: too many memory checks needed"): measured 3x slower than the LSTM's vectorised loop. The checks
+#: only choose between the SIMD and the scalar loop at run time, so results do not change.
+VECTORIZER = ("-runtime-memory-check-threshold=64", "-vectorize-memory-check-threshold=512")
+
 
 @functools.cache
 def _salt() -> str:
@@ -30,14 +37,6 @@ def _salt() -> str:
     kernels = Path(__file__).resolve().parents[1] / "kernels"
     code = b"".join((kernels / name).read_bytes() for name in ("fastmath.py", "linalg.py"))
     return hashlib.sha256(code + numba.__version__.encode() + repr(VECTORIZER).encode()).hexdigest()
-
-
-#: LLVM's loop-vectoriser limits on runtime alias checks (defaults 8 and 128). Numba's arrays carry no
-#: ``noalias``, so a fused loop that reads and writes many arrays (a peephole LSTM's forward: 6 read, 7
-#: written) needs more pointer checks than the default allows and stays scalar ("loop not vectorized:
-#: too many memory checks needed"): measured 3x slower than the LSTM's vectorised loop. The checks
-#: only choose between the SIMD and the scalar loop at run time, so results do not change.
-VECTORIZER = ("-runtime-memory-check-threshold=64", "-vectorize-memory-check-threshold=512")
 
 
 @functools.cache
@@ -112,7 +111,7 @@ def _import(source: str, modname: str) -> types.ModuleType:
 def _jit(fn: Callable, on_disk: bool, inline: bool) -> Callable:
     import numba
 
-    options = {"error_model": "numpy", "inline": "always" if inline else "never"}
+    options = {"error_model": "numpy", **({"inline": "always"} if inline else {})}
     if not on_disk:
         return numba.njit(cache=False, **options)(fn)
     from ..kernels._jit import jit

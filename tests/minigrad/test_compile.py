@@ -189,6 +189,8 @@ def test_a_fused_loop_over_many_arrays_is_vectorised() -> None:
     runtime alias checks it stayed scalar (3x slower than the LSTM's); ``VECTORIZER`` lifts it."""
     import re
 
+    import numba
+
     cell = rnn.make_rnn("peephole_lstm", 3, 8, batch_first=False).cell(0)
     f = mg.compile(cell.step)
     args = (mg.randn(4, 32, requires_grad=True),
@@ -196,8 +198,7 @@ def test_a_fused_loop_over_many_arrays_is_vectorised() -> None:
     h, c = f(*args)
     (h.sum() + c.sum()).backward()
     loop = f.program(*args).forward.__globals__["loop_f0"]
-    import numba  # compiled again, uncached: Numba shows no IR of code loaded from its disk cache
-
+    # compiled again, uncached: Numba shows no IR of code loaded from its disk cache
     fresh = numba.njit(error_model="numpy")(loop.py_func)
     fresh.compile(loop.signatures[0])
     ir = fresh.inspect_llvm(loop.signatures[0])
