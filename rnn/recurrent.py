@@ -14,9 +14,11 @@ state k, O the cell's output size):
     state  a tuple of (D*L, B, H_k): the final state of every layer and direction
 
 Per layer and direction: a cell that hoists its input projection (``Cell.project``, as the built-ins
-do) gets all T*B rows in ONE matrix product, cut into steps by ONE multi-output ``split``; other cells
-get the input of each step from ONE ``unbind``. The outputs are joined by ONE ``stack``, so the graph
-grows by the cell's ops per step and backward is linear in T.
+do) gets all T*B rows in ONE matrix product. Compiled (the default), the layer is ONE node: the
+projection is the prologue of one ``minigrad.compile_scan`` over the steps. Eager (``compile=False``),
+the projection is cut into steps by ONE multi-output ``split`` (other cells get the input of each step
+from ONE ``unbind``) and the outputs are joined by ONE ``stack``, so the graph grows by the cell's ops
+per step and backward is linear in T.
 
 Parameters are named ``<cell parameter>_l<layer>`` and ``..._l<layer>_reverse`` (the built-ins:
 PyTorch's ``weight_ih_l0``, ``weight_hh_l0_reverse``, ...). Scopes (drawings rely on them):
@@ -295,19 +297,18 @@ class Recurrent(Module):
         seq_len, batch, feat = x.shape
         state = cell.init_state(batch, self.dtype) if init is None else init
         hoists = cell.hoists_input()
-        p = cell.project(x.reshape(seq_len * batch, feat)) if hoists else None  # all steps: one product
         step = cell.step if hoists else cell.forward
         compiled = (mg.compiles_by_default() if self.compile is None else self.compile) \
             and not self._cannot_compile(cell)
         if compiled and not self._step_hooks:  # the whole sequence: one compiled recurrence
-            seq = p.reshape(seq_len, batch, p.shape[-1]) if hoists else x
-            got = self._scan(cell, step, seq, state, mask, direction, t0)
+            got = self._scan(cell, step, x, state, mask, direction, t0)
             if got is not None:
                 return got
             compiled = False
         if compiled:  # hooks see every step's state: one compiled node per step
             step = self._compiled_step(cell, step)
         if hoists:
+            p = cell.project(x.reshape(seq_len * batch, feat))  # all steps: one product
             inputs = p.split(batch) if seq_len > 1 else (p,)
         else:
             inputs = x.unbind(0) if seq_len > 1 else (x.squeeze(0),)
@@ -354,9 +355,11 @@ class Recurrent(Module):
     def _scan(self, cell: Cell, step: Callable[..., Any], xs: Tensor, state: tuple[Tensor, ...],
               mask: np.ndarray | None, direction: int, t0: int) -> tuple[Tensor, tuple[Tensor, ...]] | None:
         """The whole sequence as ONE compiled recurrence (``minigrad.compile_scan``) of ``step`` over
-        ``xs`` (T, B, P); None (after one warning) when the cell cannot be compiled. Drawings unroll
-        it into the steps ``t0 ...`` (``mg.unroll``)."""
-        got = self._guarded(cell, "scan", lambda: mg.compile_scan(_ScanBody(self, cell, step)), step)
+        ``xs`` (T, B, F), after the cell's input projection (its prologue) when it hoists one; None
+        (after one warning) when the cell cannot be compiled. Drawings unroll it into the steps
+        ``t0 ...`` (``mg.unroll``)."""
+        pre = _Projection(cell) if cell.hoists_input() else None
+        got = self._guarded(cell, "scan", lambda: mg.compile_scan(_ScanBody(self, cell, step), pre), step)
         seq = (xs,) if mask is None else (xs, Tensor((np.arange(xs.shape[0])[:, None] < mask)[:, :, None]))
         _name_leaves(state, "initial state")
         try:
@@ -421,6 +424,20 @@ class _ScanBody:
         if type(new) is not tuple or len(new) != len(state):
             new = self.layer._as_state(new, self.cell, len(state), self.step)
         return _held(self.cell, new, state, xs[1] if len(xs) > 1 else None)
+
+
+class _Projection:
+    """A cell's input projection as the prologue of its compiled recurrence: ``(x, ...)`` (T, B, F) ->
+    ``(project(x) as (T, B, P), ...)``, one product over all T*B rows; a mask passes unchanged."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        self.__wrapped__ = cell.project  # the generated code names the cell's parameters as it does
+
+    def __call__(self, xs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        T, B, F = xs[0].shape
+        p = self.cell.project(xs[0].reshape(T * B, F))
+        return (p.reshape(T, B, p.shape[-1]), *xs[1:])
 
 
 def _held(cell: Cell, new: tuple[Tensor, ...], state: tuple[Tensor, ...], keep: Any

@@ -26,12 +26,14 @@ def compile(fn: Callable[..., Any]) -> Any:  # noqa: A001
     return Compiled(fn)
 
 
-def compile_scan(fn: Callable[..., Any]) -> Any:
+def compile_scan(fn: Callable[..., Any], prologue: Callable[..., Any] | None = None) -> Any:
     """``fn(carry, x) -> (carry, y)`` compiled as a whole recurrence, called as
-    ``compile_scan(fn)(init, xs, reverse=False) -> (carry_T, ys)`` (see ``minigrad.compiler.recurrence``)."""
+    ``compile_scan(fn)(init, xs, reverse=False) -> (carry_T, ys)`` (see ``minigrad.compiler.recurrence``).
+    ``prologue(xs) -> xs'``: the input-only part, run once on the whole sequence before the loop (an
+    input projection: one product over all T*B rows) and compiled into the same node."""
     from .recurrence import Scan
 
-    return Scan(fn)
+    return Scan(fn, prologue=prologue)
 
 
 def unroll(node: Any, seeds: Any = None) -> Any:

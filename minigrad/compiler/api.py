@@ -60,8 +60,10 @@ class Program:
     #: jit the drivers too, not only the loops (a recurrence calls them from its own jitted loop)
     jit_all = False
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, flat: list[Tensor], names: list[str]) -> None:
-        graph, result, captured = trace(fn, args, flat, names)
+    def __init__(self, fn: Callable[..., Any], args: tuple, flat: list[Tensor], names: list[str],
+                 constant: tuple[bool, ...] = ()) -> None:
+        """``constant[k]``: flat argument k gets no gradient (the backward does not compute one)."""
+        graph, result, captured = trace(fn, args, flat, names, constant)
         self.graph: Graph = graph
         self.captured = captured
         self.capture_sig = [_sig(t) for t in captured]
@@ -146,7 +148,7 @@ def _summary(graph: Graph) -> str:
     return f"Inputs: {ins}.\nOutputs: {outs}."
 
 
-def _arg_names(fn: Callable[..., Any], args: tuple) -> list[str]:
+def arg_names(fn: Callable[..., Any], args: tuple) -> list[str]:
     """Names for the flattened arguments: the parameter's name (``state_0``, ``state_1`` for a tuple)."""
     try:
         params = [p.name for p in inspect.signature(fn).parameters.values()
@@ -199,7 +201,7 @@ class Compiled:
         key = (layout, *[(t.data.shape, t.data.dtype) for t in flat])
         prog = self.programs.get(key)
         if prog is None or not prog.valid():
-            prog = self.programs[key] = Program(self.fn, args, flat, _arg_names(self.fn, args))
+            prog = self.programs[key] = Program(self.fn, args, flat, arg_names(self.fn, args))
         return prog
 
     def __call__(self, *args: Any) -> Any:

@@ -15,6 +15,12 @@ so backpropagation through time is the step's derived backward run in a loop, ca
 adjoint, with the gradients of the weights (captures) summed over the steps: a product ``h @ W^T``
 returns its ``g_t`` and its weight gradient is ONE product after the loop. In the outer graph the
 whole recurrence is ONE node.
+
+``compile_scan(fn, prologue=pre)`` runs ``xs = pre(xs)`` on the whole sequence first, compiled as a
+program of its own (``minigrad.compile``'s) inside the same node: the part of a step that reads the
+inputs alone (an input projection: ONE product over all T*B rows, ``dW_ih = X^T dP`` ONE product in
+its backward), so the outer graph holds no node of it. An x that ``pre`` returns unchanged (a mask)
+goes to the loop as it is.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import numpy as np
 from .. import _state
 from ..function import Function, Node
 from ..tensor import Tensor
-from .api import Program
+from .api import Program, arg_names
 from .codegen import Dims, dtype_name
 from .derive import Backward
 from .fuse import Region
@@ -40,19 +46,20 @@ HOISTABLE = {"transpose", "reshape", "astype", "copy"}
 
 
 class ScanCall(Function):
-    """One compiled recurrence over a sequence; backward = the generated backward loop."""
+    """One compiled recurrence over a sequence (after its prologue, if any); backward = the generated
+    backward loop (then the prologue's backward). Inputs: xs, carry, the prologue's captures, the
+    body's captures."""
 
     name = "compiled scan"
 
     @staticmethod
-    def forward(ctx: Node, *arrays: np.ndarray, program: ScanProgram, reverse: bool,
+    def forward(ctx: Node, *arrays: np.ndarray, program: ScanProgram, pre: Prologue | None, reverse: bool,
                 t0: int) -> tuple[np.ndarray, ...]:
         p = program
-        arrays = tuple(_plain(a) for a in arrays)
-        res = p.scan_forward(p.dims, reverse, *arrays, *p.const_arrays)
+        xs, ctx.pre_saved, rest, res = _forward(p, pre, tuple(_plain(a) for a in arrays), reverse)
         n = p.n_carry + p.n_ys
-        ctx.program, ctx.reverse, ctx.t0 = p, reverse, t0  # t0: the first step's index (mg.unroll)
-        ctx.xs, ctx.invariant, ctx.saved = arrays[:p.n_xs], arrays[p.n_xs + p.n_carry:], res[n:]
+        ctx.program, ctx.pre, ctx.reverse, ctx.t0 = p, pre, reverse, t0  # t0: step 0's index (mg.unroll)
+        ctx.xs, ctx.invariant, ctx.saved = xs, rest, res[n:]
         ctx.shapes = [a.shape for a in res[:n]]
         return tuple(res[:n])
 
@@ -63,12 +70,108 @@ class ScanCall(Function):
         gs = [np.zeros(shape, v.dtype) if g is None else _plain(g)
               for g, v, shape in zip(grads, outs, ctx.shapes)]
         got = p.scan_backward(p.dims, ctx.reverse, *ctx.xs, *ctx.saved, *ctx.invariant, *p.const_arrays,
-                              *gs[p.n_carry:], *gs[:p.n_carry])
-        out: list[np.ndarray | None] = [None] * len(ctx.inputs)
+                              *gs[p.n_carry:], *gs[:p.n_carry]) if p.wanted else ()
+        mine: list[np.ndarray | None] = [None] * (p.n_xs + p.n_carry + len(ctx.invariant))
         for k, i in enumerate(p.wanted):
-            if ctx.needs_input_grad[i]:
-                out[i] = got[k]
-        return tuple(out)
+            mine[i] = got[k]
+        if ctx.pre is None:
+            out = mine
+        else:  # d(raw xs), d(prologue captures) from the prologue's backward; the rest as they are
+            d_raw = ctx.pre.backward(ctx.pre_saved, mine[:p.n_xs])
+            out = [*d_raw[:p.n_xs], *mine[p.n_xs:p.n_xs + p.n_carry], *d_raw[p.n_xs:],
+                   *mine[p.n_xs + p.n_carry:]]
+        return tuple(g if need else None for g, need in zip(out, ctx.needs_input_grad))
+
+
+class _PrologueFn:
+    """``pre(xs) -> xs'`` as a flat function of the raw xs returning only the xs' it computes; ``passed``
+    says, per x', which raw x it is when ``pre`` returned one unchanged (else None)."""
+
+    def __init__(self, fn: Callable[..., Any], n_xs: int, x_tensor: bool) -> None:
+        self.fn, self.n_xs, self.x_tensor = fn, n_xs, x_tensor
+        self.passed: list[int | None] = []
+        functools.update_wrapper(self, fn, updated=())
+
+    def __call__(self, *xs: Tensor) -> tuple[Tensor, ...]:
+        res = self.fn(xs[0] if self.x_tensor else tuple(xs))
+        res = (res,) if isinstance(res, Tensor) else res
+        if not (isinstance(res, (tuple, list)) and len(res) == self.n_xs
+                and all(isinstance(t, Tensor) for t in res)):
+            raise CompileError(f"compile_scan: prologue(xs) must return xs' like xs ({self.n_xs} "
+                               f"tensor(s)), got {type(res).__name__}")
+        self.passed = [next((i for i, x in enumerate(xs) if x is r), None) for r in res]
+        made = tuple(r for r, k in zip(res, self.passed) if k is None)
+        if not made:
+            raise CompileError("compile_scan: the prologue returned its inputs unchanged (nothing to do)")
+        return made
+
+
+class Prologue:
+    """The prologue of a scan for one signature of the raw xs: a compiled ``Program`` run on the whole
+    sequence before the loop, its backward run after the backward loop (inside the scan's node)."""
+
+    def __init__(self, fn: Callable[..., Any], seq: tuple[Tensor, ...], x_tensor: bool) -> None:
+        self.fn = fn
+        flat_fn = _PrologueFn(fn, len(seq), x_tensor)
+        flat = [Tensor(np.ascontiguousarray(x.data)) for x in seq]
+        names = arg_names(fn, (flat[0] if x_tensor else tuple(flat),))
+        # an x that needs no gradient (the data) gets none: no dX = dP @ W product in the backward
+        self.program = Program(flat_fn, tuple(flat), flat, names, tuple(not x.requires_grad for x in seq))
+        self.passed = flat_fn.passed
+        T = seq[0].shape[0]
+        for v in self._made():
+            if v is not None and (len(v.shape) < 2 or v.shape[0] != T):
+                raise CompileError(f"compile_scan: the prologue must return (T, ...) arrays with T = {T} "
+                                   f"and at least one more axis, got {v.name} of shape {v.shape}")
+        #: per x' of the loop: (shape, dtype) of the whole sequence
+        self.out_specs = [(seq[k].shape, seq[k].dtype) if k is not None else (v.shape, v.dtype)
+                          for k, v in zip(self.passed, self._made())]
+
+    def valid(self) -> bool:
+        return self.program.valid()
+
+    def forward(self, xs: tuple[np.ndarray, ...], caps: tuple[np.ndarray, ...]
+                ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """(xs' for the loop, what the backward reads)."""
+        p = self.program
+        res = p.forward(p.dims, *xs, *caps, *p.const_arrays)
+        n = len(p.graph.outputs)
+        made = iter(res[:n])
+        return tuple(xs[k] if k is not None else _plain(next(made)) for k in self.passed), tuple(res[n:])
+
+    def backward(self, saved: tuple[np.ndarray, ...], d_xs: list[np.ndarray | None]
+                 ) -> list[np.ndarray | None]:
+        """Gradients of the raw xs then of the prologue's captures, given those of xs'."""
+        p = self.program
+        out: list[np.ndarray | None] = [None] * (len(p.graph.args) + len(p.graph.captures))
+        seeds = []
+        for d, k, v in zip(d_xs, self.passed, self._made()):
+            if k is not None:
+                out[k] = d
+            else:
+                seeds.append(np.zeros(v.shape, v.dtype) if d is None else d)
+        if p.backward is not None:
+            got = p.backward(p.dims, *saved, *seeds)
+            for j, i in enumerate(p.wanted):
+                out[i] = got[j] if out[i] is None else out[i] + got[j]
+        return out
+
+    def _made(self) -> list[Value | None]:
+        made = iter(self.program.graph.outputs)
+        return [None if k is not None else next(made) for k in self.passed]
+
+
+def _forward(p: ScanProgram, pre: Prologue | None, arrays: tuple[np.ndarray, ...], reverse: bool) -> tuple:
+    """The prologue then ``scan_forward`` on the node's input arrays: (the loop's xs, what the
+    prologue's backward reads, the loop's invariant arrays, ``scan_forward``'s result)."""
+    k = p.n_xs + p.n_carry
+    xs, carry, rest = arrays[:p.n_xs], arrays[p.n_xs:k], arrays[k:]
+    saved: tuple[np.ndarray, ...] = ()
+    if pre is not None:
+        n = len(pre.program.captured)
+        xs, saved = pre.forward(xs, rest[:n])
+        rest = rest[n:]
+    return xs, saved, rest, p.scan_forward(p.dims, reverse, *xs, *carry, *rest, *p.const_arrays)
 
 
 def _plain(a: np.ndarray) -> np.ndarray:
@@ -361,34 +464,46 @@ class Scan:
     """``fn(carry, x) -> (carry, y)`` compiled as a recurrence (see the module docstring); call it as
     ``scan(init, xs, reverse=False, t0=0) -> (carry_T, ys)``."""
 
-    def __init__(self, fn: Callable[..., Any], names: tuple[str, ...] | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], names: tuple[str, ...] | None = None,
+                 prologue: Callable[..., Any] | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"compile_scan: expected a callable, got {type(fn).__name__}")
-        self.fn, self.names = fn, names
+        if prologue is not None and not callable(prologue):
+            raise TypeError(f"compile_scan: prologue must be callable, got {type(prologue).__name__}")
+        self.fn, self.names, self.prologue = fn, names, prologue
         self.programs: dict[tuple, ScanProgram] = {}
+        self.prologues: dict[tuple, Prologue] = {}
         functools.update_wrapper(self, fn, updated=())
 
     def program(self, init: Any, xs: Any) -> ScanProgram:
-        """The compiled program for these arguments (traced and generated on first use)."""
-        return self._program(*_as_tuple(init, "init"), *_as_tuple(xs, "xs"))
+        """The compiled program of the loop for these arguments (traced and generated on first use)."""
+        return self._programs(*_as_tuple(init, "init"), *_as_tuple(xs, "xs"))[1]
 
-    def _program(self, carry: tuple[Tensor, ...], carry_tensor: bool, seq: tuple[Tensor, ...],
-                 x_tensor: bool) -> ScanProgram:
+    def _programs(self, carry: tuple[Tensor, ...], carry_tensor: bool, seq: tuple[Tensor, ...],
+                  x_tensor: bool) -> tuple[Prologue | None, ScanProgram]:
+        """(the prologue's program or None, the loop's program) for these arguments."""
         T = seq[0].shape[0] if seq[0].ndim else 0
         for k, x in enumerate(seq):
             if x.ndim < 2 or x.shape[0] != T or T == 0:
                 raise ValueError(f"compile_scan: every x must be (T, ...) with the same T >= 1 and at "
                                  f"least one more axis; xs[{k}] has shape {x.shape} (T = {T})")
-        key = (x_tensor, carry_tensor, *[(x.shape[1:], x.dtype) for x in seq],
-               *[(c.shape, c.dtype) for c in carry])
+        pre = None
+        specs = [(x.shape, x.dtype) for x in seq]
+        if self.prologue is not None:
+            key = (x_tensor, *specs, *[x.requires_grad for x in seq])
+            pre = self.prologues.get(key)
+            if pre is None or not pre.valid():
+                pre = self.prologues[key] = Prologue(self.prologue, seq, x_tensor)
+            specs = pre.out_specs
+        key = (x_tensor, carry_tensor, *[(s[1:], d) for s, d in specs], *[(c.shape, c.dtype) for c in carry])
         prog = self.programs.get(key)
         if prog is None or not prog.valid():
             body = _Body(self.fn, len(seq), len(carry), x_tensor, carry_tensor)
-            flat = [*[Tensor(np.ascontiguousarray(x.data[0])) for x in seq],
+            flat = [*[Tensor(np.zeros(s[1:], d)) for s, d in specs],
                     *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
             prog = self.programs[key] = ScanProgram(body, flat, self._names(len(seq), x_tensor, len(carry),
                                                                             carry_tensor))
-        return prog
+        return pre, prog
 
     def _names(self, n_xs: int, x_tensor: bool, n_carry: int, carry_tensor: bool) -> list[str]:
         """Variable names in the generated code: fn's own parameter names (``state_0``, ``gx``)."""
@@ -407,13 +522,13 @@ class Scan:
         (``mg.unroll``: step t is scope ``mg.step_name(t0 + t)``); it does not change the result."""
         carry, carry_tensor = _as_tuple(init, "init")
         seq, x_tensor = _as_tuple(xs, "xs")
-        prog = self._program(carry, carry_tensor, seq, x_tensor)
-        ins = [*seq, *carry, *prog.captured]
-        if prog.wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
-            outs = ScanCall.apply(*ins, program=prog, reverse=bool(reverse), t0=int(t0))
+        pre, prog = self._programs(carry, carry_tensor, seq, x_tensor)
+        ins = [*seq, *carry, *([] if pre is None else pre.program.captured), *prog.captured]
+        wanted = prog.wanted or (pre is not None and pre.program.wanted)
+        if wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
+            outs = ScanCall.apply(*ins, program=prog, pre=pre, reverse=bool(reverse), t0=int(t0))
         else:
-            arrays = [_plain(t.data) for t in ins]
-            res = prog.scan_forward(prog.dims, bool(reverse), *arrays, *prog.const_arrays)
+            res = _forward(prog, pre, tuple(_plain(t.data) for t in ins), bool(reverse))[3]
             outs = tuple(Tensor._make(a, None, 0) for a in res[:prog.n_carry + prog.n_ys])
         new, ys = outs[:prog.n_carry], outs[prog.n_carry:]
         return (new[0] if carry_tensor else tuple(new)), (ys[0] if prog.body.y_tensor else tuple(ys))

@@ -26,15 +26,16 @@ from .ir import CompileError, Graph, Op, Value, identifier
 
 
 def trace(fn: Callable[..., Any], args: Sequence[Any], flat: Sequence[Tensor],
-          names: Sequence[str]) -> tuple[Graph, Any, list]:
+          names: Sequence[str], constant: Sequence[bool] = ()) -> tuple[Graph, Any, list]:
     """``(graph, outputs, captured tensors)`` of one call ``fn(*args)``, where ``flat`` are the tensors
     in ``args`` (tuples opened) and ``names`` theirs; ``outputs`` is what ``fn`` returned (a Tensor or
-    a tuple/list of Tensors)."""
+    a tuple/list of Tensors). ``constant[k]``: flat argument k gets no gradient (else every float one
+    does)."""
     # a module's method: captures named as the module calls them (a cell's ``weight_hh`` in every layer,
     # so that the layers share one generated module)
     owner = getattr(inspect.unwrap(fn), "__self__", None)
     labels = {id(p): n for n, p in owner.named_parameters()} if hasattr(owner, "named_parameters") else {}
-    tracer = Tracer(flat, names, labels)
+    tracer = Tracer(flat, names, labels, constant)
     if _state.tracer is not None:
         raise CompileError("minigrad.compile: a compiled function was called while tracing another "
                            "(nested compile is not supported)")
@@ -61,7 +62,8 @@ def _flatten_outputs(result: Any) -> list[Tensor]:
 class Tracer:
     """Records ops into a ``Graph`` (see the module docstring)."""
 
-    def __init__(self, args: Sequence[Tensor], names: Sequence[str], labels: dict[int, str]) -> None:
+    def __init__(self, args: Sequence[Tensor], names: Sequence[str], labels: dict[int, str],
+                 constant: Sequence[bool] = ()) -> None:
         self.graph = Graph([], [], [], [], [])
         self.labels = labels
         self.base = len(_state.scope)  # scopes are recorded relative to the caller's
@@ -69,10 +71,11 @@ class Tracer:
         self.taken: set[str] = set()
         self.keep: list[Tensor] = []  # strong references: ids stay unique during the trace
         self.leaves: list[tuple[weakref.ref, Value, np.ndarray]] = []
-        for t, n in zip(args, names):
+        for k, (t, n) in enumerate(zip(args, names)):
             if id(t) in self.values:
                 raise CompileError(f"minigrad.compile: the same tensor is passed as two arguments ({n})")
-            v = Value(t.shape, t.dtype, "arg", identifier(n, self.taken), t.dtype.kind == "f")
+            grad = t.dtype.kind == "f" and not (k < len(constant) and constant[k])
+            v = Value(t.shape, t.dtype, "arg", identifier(n, self.taken), grad)
             self._bind(t, v)
             self.graph.args.append(v)
 

@@ -1,11 +1,12 @@
 """``mg.unroll(node)``: a compiled recurrence rebuilt as the eager graph it stands for, to draw it.
 
 A ``compile_scan`` node is ONE node; its body's ops exist only as generated code. ``unroll`` runs the
-body again, eagerly, over the node's own inputs: step ``t`` in scope ``mg.step_name(t0 + t)`` under
-the scope the node was made in, its outputs in the node's order (the final carry, then every ``y``
-stacked). The graph is the one ``compile=False`` records, values equal to the compiled ones to
-rounding. It is built on stand-in leaves that share the inputs' data (``sources`` maps each back to
-the real input), so it is a separate graph: nothing of the user's graph or gradients changes.
+prologue (if any) and the body again, eagerly, over the node's own inputs: step ``t`` in scope
+``mg.step_name(t0 + t)`` under the scope the node was made in, its outputs in the node's order (the
+final carry, then every ``y`` stacked). The graph is the one ``compile=False`` records, values equal to
+the compiled ones to rounding. It is built on stand-in leaves that share the inputs' data (``sources``
+maps each back to the real input), so it is a separate graph: nothing of the user's graph or gradients
+changes.
 
 Given the cotangents of the node's outputs (``seeds``: what backward sent into the node, e.g. the
 outputs' retained ``.grad``), every tensor of the unrolled graph gets ``.grad`` = its derivative under
@@ -50,15 +51,23 @@ def unroll(node: Node, seeds: Sequence[np.ndarray | None] | None = None) -> Unro
     stand = [Tensor(t.data, requires_grad=t.requires_grad) for t in node.inputs[:n_in]]
     prev = _state.scope
     _state.scope = node.scope
+    xs = stand[:body.n_xs]
     try:
         with _state.enable_grad():
-            outputs = _run(body, stand[:body.n_xs], stand[body.n_xs:], reverse, t0)
+            if node.pre is not None:  # the prologue's ops, eagerly, in the node's scope
+                xs = _prologue(node.pre.fn, xs, body.x_tensor)
+            outputs = _run(body, xs, stand[body.n_xs:], reverse, t0)
     finally:
         _state.scope = prev
     got = Unrolled(outputs, {id(s): t for s, t in zip(stand, node.inputs)})
     if seeds is not None and any(s is not None for s in seeds):
         _set_grads(outputs, seeds)
     return got
+
+
+def _prologue(fn: Any, xs: list[Tensor], x_tensor: bool) -> list[Tensor]:
+    out = fn(xs[0] if x_tensor else tuple(xs))
+    return [out] if isinstance(out, Tensor) else list(out)
 
 
 def _run(body: Any, xs: list[Tensor], carry: list[Tensor], reverse: bool, t0: int) -> tuple[Tensor, ...]:

@@ -160,6 +160,63 @@ def test_scan_errors() -> None:
         mg.compile_scan(lambda h, x: (h * x.cumsum(0), h * 2))(h, mg.ones((4, 2, 3)))
 
 
+@pytest.mark.parametrize("x_grad", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_prologue_runs_inside_the_node_and_equals_the_eager_loop(x_grad, reverse) -> None:
+    rng = np.random.default_rng(8)
+    w, u, b = param(rng, 4, 3), param(rng, 3, 3), param(rng, 3)
+
+    def pre(xs):  # the input-only part over the whole sequence; the mask passes unchanged
+        x, keep = xs
+        T, B, F = x.shape
+        return ((x.reshape(T * B, F) @ w + b).reshape(T, B, 3), keep)
+
+    def fn(h, xs):
+        p, keep = xs
+        new = (p + h @ u).tanh()
+        return mg.where(keep, new, h), new * 2.0
+
+    x = mg.tensor(rng.standard_normal((5, 2, 4)), requires_grad=x_grad)
+    keep = mg.tensor(np.arange(5)[:, None, None] < np.array([5, 3])[None, :, None])
+    h0 = param(rng, 2, 3)
+    leaves = [h0, w, u, b] + ([x] if x_grad else [])
+    scan = mg.compile_scan(fn, prologue=pre)
+    got = grads_of(lambda: scan(h0, (x, keep), reverse=reverse), leaves)
+    want = grads_of(lambda: eager_scan(fn, h0, pre((x, keep)), reverse), leaves)
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert a.shape == e.shape and rel(a, e) <= 1e-12
+    _, ys = scan(h0, (x, keep), reverse=reverse)
+    assert [n.name for n in toposort(ys.node)] == ["compiled scan"]  # the prologue is inside the node
+    with mg.no_grad():
+        assert rel(scan(h0, (x, keep), reverse=reverse)[1].data, ys.data) <= 1e-12
+    un = mg.unroll(ys.node)  # drawings: the prologue's ops, then the steps
+    assert rel(un.outputs[1].data, ys.data) <= 1e-12
+    assert "MatMul" in [n.name for n in toposort(un.outputs[1].node) if not n.scope]
+    assert mg.gradcheck(lambda h_, w_: (scan(h_, (x, keep), reverse=reverse)[1] ** 2).sum(), (h0, w))
+
+
+def test_prologue_errors() -> None:
+    h, xs = mg.ones((2, 3)), mg.ones((4, 2, 3))
+    body = lambda h, x: (h * x, h)  # noqa: E731
+    with pytest.raises(TypeError, match=r"prologue must be callable"):
+        mg.compile_scan(body, prologue=3)
+    with pytest.raises(mg.CompileError, match=r"must return xs' like xs \(1 tensor"):
+        mg.compile_scan(body, prologue=lambda x: (x * 2, x * 3))(h, xs)
+    with pytest.raises(mg.CompileError, match=r"\(T, \.\.\.\) arrays with T = 4.*shape \(2, 3\)"):
+        mg.compile_scan(body, prologue=lambda x: x.sum(axis=0))(h, xs)
+    with pytest.raises(mg.CompileError, match=r"returned its inputs unchanged"):
+        mg.compile_scan(body, prologue=lambda x: x)(h, xs)
+
+
+def test_a_compiled_layer_is_one_node_with_its_input_projection() -> None:
+    m = rnn.LSTM(3, 4, compile=True).double()
+    out, _ = m(mg.tensor(np.ones((5, 2, 3))))
+    names = [n.name for n in toposort(out.node)]
+    assert names == ["compiled scan"]  # no projection product, bias add or reshape outside it
+    src = next(n for n in toposort(out.node)).pre.program.source
+    assert "project" in src and "dot(" in src and "d_xs_0" not in src  # the data gets no gradient
+
+
 def layer_pair(kind, dtype, **kw):
     a = getattr(rnn, kind)(3, 4, compile=False, **kw).to(dtype)
     b = getattr(rnn, kind)(3, 4, compile=True, **kw).to(dtype)
@@ -207,7 +264,9 @@ def test_the_layers_share_one_generated_module() -> None:
     m = rnn.LSTM(3, 4, num_layers=2, bidirectional=True, compile=True).double()
     m(mg.ones((3, 2, 3), dtype="float64"))
     new = {k for k in sys.modules if k.startswith("minigrad_compiled_")} - before
-    assert len(new) <= 1  # four cells, one module (the parameters are named as the cell calls them)
+    # four cells, three modules (the parameters are named as the cell calls them): the loop's, and the
+    # input projection's without dX (layer 0: the data) and with it (layer 1)
+    assert len(new) <= 3
 
 
 @pytest.mark.parametrize("k2", [None, 10])
