@@ -86,7 +86,8 @@ class Program:
             self.returned, self.deferred = bw.returned, bw.deferred
         #: loop outputs the caller of ``forward`` passes in (a subclass's)
         self.given = self.given_outputs(units)
-        fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given))
+        fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given),
+                              tuple(self.computed_by_caller()))
         extra = self.extra_source(dims)
         self.dims = dims.tuple()
         self.source = module_source(_where(fn), _summary(graph), fsrc, bsrc, *extra, in_numba=self.jit_all)
@@ -101,6 +102,10 @@ class Program:
     def backward_options(self) -> dict[str, Any]:
         """Options of the ``Backward`` that derives this program's backward (a subclass's)."""
         return {}
+
+    def computed_by_caller(self) -> list[Value]:
+        """Op values ``forward`` takes as parameters instead of computing them (a subclass's)."""
+        return []
 
     def extra_source(self, dims: Dims) -> list[str]:
         """More functions for the module (a subclass's)."""

@@ -148,12 +148,16 @@ class Backward:
         for op in reversed(r.ops):
             self.scalar_vjp(body, op, same, unchanged, dt)
         targets = [v for v in targets if id(v) in same]
-        # one result buffer per distinct adjoint: the loop stores it at the loop's own index (stores
-        # at shifted indices of one array would keep LLVM from vectorising); a seed's adjoint passed
-        # on unchanged needs no buffer
-        bufs: dict[int, tuple[Value, str]] = {}  # id(target) -> (root, buffer expression)
+        # one result buffer per distinct adjoint, stored at the loop's own index; the pieces of a split
+        # that tile their base (an LSTM's four gates) store into ONE buffer of the base's shape at
+        # their offsets (no concatenate after the loop); a seed's adjoint passed on unchanged needs no
+        # buffer
+        tiled = self.tiles(body, r, targets, same)
+        bufs: dict[int, tuple[Value, str]] = dict(tiled)
         for v in targets:
             root = same[id(v)]
+            if id(v) in bufs:
+                continue
             if id(v) in unchanged and root.shape == r.shape == v.shape:
                 bufs[id(v)] = (root, self.adj[id(root)])
             elif v.shape != r.shape:  # broadcast: loop elements add into one
@@ -175,16 +179,43 @@ class Backward:
                                 "then adjoints in reverse", body,
                                 [self.need(a) for a in arrays.values()] + [self.adj[id(v)] for v in seeds],
                                 outs)
-        self.gather(targets, {k: b for k, (_, b) in bufs.items()})
+        self.gather(targets, {k: b for k, (_, b) in bufs.items()}, {b for _, b in tiled.values()})
+
+    def tiles(self, body: Code, r: Region, targets: list[Value], same: dict[int, Value]
+              ) -> dict[int, tuple[Value, str]]:
+        """Stores of the pieces that tile a base into ``r_<base>`` at their offsets (a base whose
+        pieces have the same adjoints as an earlier one's, as ``gx`` and ``h @ W^T`` in
+        ``gates = gx + h @ W^T``, shares its buffer). Returns their entries of ``bufs``."""
+        groups: dict[int, tuple[Value, list[Value]]] = {}
+        for v in targets:
+            w = window(v)
+            if w is not None and v.shape == r.shape:
+                groups.setdefault(id(w[0]), (w[0], []))[1].append(v)
+        bufs: dict[int, tuple[Value, str]] = {}
+        made: dict[tuple, str] = {}  # the pieces' (adjoint, offsets) -> the buffer holding them
+        for base, pieces in groups.values():
+            if _tiling_axis(base, pieces) is None:
+                continue
+            key = tuple(sorted((id(same[id(v)]), tuple(window(v)[1])) for v in pieces))
+            buf = made.get(key)
+            if buf is None:
+                buf = made[key] = f"r_{base.name}"
+                self.allocate(body, base, "empty")
+                for v in pieces:
+                    starts = [self.dims.int(k) for k in window(v)[1]]
+                    body.add(f"{index(v, r.shape, buf, starts)} = d_{v.name}_")
+            bufs.update({id(v): (base, buf) for v in pieces})
+        return bufs
 
     def allocate(self, body: Code, v: Value, how: str) -> None:
         """``r_v = np.<how>(v's shape)`` at the top of a loop function."""
         body.lines.insert(0, f"    r_{v.name} = np.{how}({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
 
-    def gather(self, targets: list[Value], bufs: dict[int, str]) -> None:
-        """Adjoints of the loop's arrays from its buffers: a direct input takes its buffer; the
-        windows of one base are joined (``np.concatenate`` when they tile it in order, else scattered),
-        and a base whose pieces are the same buffers as another's shares that array."""
+    def gather(self, targets: list[Value], bufs: dict[int, str], whole: set[str]) -> None:
+        """Adjoints of the loop's arrays from its buffers: a direct input takes its buffer; a base
+        takes the buffer of its shape its windows were stored into (``whole``, from ``tiles``), else
+        its windows are joined (``np.concatenate`` when they tile it in order, else scattered); a base
+        whose pieces are the same buffers as another's shares that array."""
         by_base: dict[int, tuple[Value, list[Value]]] = {}
         for v in targets:
             w = window(v)
@@ -196,9 +227,15 @@ class Backward:
                 by_base.setdefault(id(w[0]), (w[0], []))[1].append(v)
         joined: dict[tuple, Value] = {}
         for base, pieces in by_base.values():
-            key = tuple((bufs[id(v)], tuple(window(v)[1])) for v in pieces)
+            held = {bufs[id(v)] for v in pieces}
+            stored = len(held) == 1 and held <= whole  # into one buffer of the base's shape
+            key = tuple(held) if stored else tuple((bufs[id(v)], tuple(window(v)[1])) for v in pieces)
             if key in joined:
                 self.alias(base, f"d_{joined[key].name}")
+                continue
+            if stored:
+                self._add(base, key[0])
+                joined[key] = base
                 continue
             axis = _tiling_axis(base, pieces)
             if axis is None:
@@ -282,10 +319,12 @@ def _tiling_axis(base: Value, pieces: list[Value]) -> int | None:
 
 # ------------------------------------------------------------------ vector-Jacobian rules of array ops
 def _matmul(b: Backward, op: Op, g: str) -> None:
-    """C = A B:  dA = G B^T,  dB = A^T G."""
+    """C = A B:  dA = G B^T,  dB = A^T G.  (With B = W^T, B^T is W itself: the backward reads W, a
+    C-ordered array, whatever layout the forward gave W^T.)"""
     x, y = op.ins
     if x.requires_grad:
-        b.accumulate(x, f"dot({g}, {b.need(y)}.T)")
+        w = y.op.ins[0] if y.kind == "op" and _is_matrix_transpose(y.op) else None
+        b.accumulate(x, f"dot({g}, {b.need(y)}.T)" if w is None else f"dot({g}, {b.need(w)})")
     if y.requires_grad and b.hoisted is not None and (id(y) in b.hoisted or y.kind == "capture") \
             and id(x) not in b.invariant and len(x.shape) == 2:
         b.need(x)
@@ -294,6 +333,11 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
         b.deferred.append((y, x, name))
     elif y.requires_grad:
         b.accumulate(y, f"dot({b.need(x)}.T, {g})")
+
+
+def _is_matrix_transpose(op: Op) -> bool:
+    axes = op.attrs.get("axes")
+    return op.kind == "transpose" and len(op.out.shape) == 2 and (axes is None or list(axes) == [1, 0])
 
 
 def _transpose(b: Backward, op: Op, g: str) -> None:

@@ -36,7 +36,7 @@ from .. import _state
 from ..function import Function, Node
 from ..tensor import Tensor
 from .api import Program, arg_names
-from .codegen import Dims, dtype_name
+from .codegen import Dims, array_expr, dtype_name
 from .derive import Backward
 from .fuse import Region
 from .ir import CompileError, Value
@@ -270,6 +270,12 @@ class ScanProgram(Program):
     def backward_options(self) -> dict[str, Any]:
         return {"hoisted": self.hoisted, "invariant": frozenset(self.invariant)}
 
+    def computed_by_caller(self) -> list[Value]:
+        """The weight-only views and casts (``w.T``): ``scan_forward`` makes them once, before the
+        loop, as C-ordered arrays (BLAS multiplies by a C-ordered ``W^T`` up to 2x faster than by the
+        transposed view at B = 16)."""
+        return [op.out for op in self.graph.ops if id(op.out) in self.hoisted]
+
     # both read the graph as ``plan`` left it: first used by ``backward_options``, after planning
     @functools.cached_property
     def hoisted(self) -> set[int]:
@@ -330,8 +336,12 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
               for j, v in enumerate(ys)]
     lines += [f"S_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
               for v in stored]
+    computed = p.computed_by_caller()
+    if computed:
+        lines.append("# the weight-only values, once (C-ordered)")
+    lines += [f"{v.name} = np.ascontiguousarray({array_expr(v.op, dims)})" for v in computed]
     args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _weights(p) + \
-        [f"S_{name}[t]" for name in p.given]
+        [v.name for v in computed] + [f"S_{name}[t]" for name in p.given]
     lines += ["for k in range(T):",
               "    t = T - 1 - k if reverse else k",
               f"    r = forward(dims, {', '.join(args)})"]

@@ -203,3 +203,9 @@ def test_a_fused_loop_over_many_arrays_is_vectorised() -> None:
     fresh.compile(loop.signatures[0])
     ir = fresh.inspect_llvm(loop.signatures[0])
     assert re.search(r"<\d+ x float>", ir), "the fused forward loop was not vectorised"
+    # the gate pieces read at offsets (gx[i0, i1 + n1]) are plain vector loads: with the sizes of
+    # unknown sign, Numba's negative-index wraparound made them gathers
+    assert "i1 + n1" in f.source(*args) and "masked.gather" not in ir
+    # ...and the backward loop stores the four gates' adjoints into ONE buffer at their offsets
+    back = f.program(*args).source
+    assert "np.concatenate(" not in back and "r_p[i0, i1 + n3] = " in back
