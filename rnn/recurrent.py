@@ -254,7 +254,8 @@ class Recurrent(Module):
             elif self.batch_first:
                 x = x.transpose(0, 1)
             out, finals = self._layers(x, init, mask, t0)
-            state = [mg.stack([f[i] for f in finals], axis=0) for i in range(len(finals[0]))]
+            state = [mg.stack([f[i] for f in finals], axis=0) if len(finals) > 1
+                     else finals[0][i].unsqueeze(0) for i in range(len(finals[0]))]
             if unbatched:
                 out = out.squeeze(1)
                 state = [s.squeeze(1) for s in state]

@@ -198,7 +198,8 @@ def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
 
 def expand_dims(x: Tensor, axis: int) -> Tensor:
     """A new axis of size 1 at ``axis`` (``Tensor.unsqueeze(dim)``)."""
-    return reshape(x, np.expand_dims(np.empty(x.shape, bool), axis).shape)
+    a = normalize_axis(axis, x.ndim + 1, "expand_dims")[0]
+    return Reshape.apply(x, shape=(*x.shape[:a], 1, *x.shape[a:]))
 
 
 def squeeze(x: Tensor, dim: int | tuple[int, ...] | None = None, *,
