@@ -4,8 +4,8 @@ engine's rules, fuse pointwise regions, generate readable Numba source for both 
 Modules: ``trace`` (recording -> ``ir.Graph``), ``fuse`` (loops and array statements), ``scalar``
 (a formula as Numba scalar code), ``codegen`` (the forward), ``derive`` (the backward), ``cache``
 (modules on disk), ``api`` (``compile``, ``Compiled``, the graph node), ``recurrence``
-(``compile_scan``), ``unroll`` (a scan node as its eager graph, for drawings). They are imported on
-first use, so ``import minigrad`` stays quick.
+(``compile_scan``), ``workspace`` (its reusable buffers), ``unroll`` (a scan node as its eager graph,
+for drawings). They are imported on first use, so ``import minigrad`` stays quick.
 """
 
 from __future__ import annotations

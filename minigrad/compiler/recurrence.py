@@ -40,6 +40,7 @@ from .codegen import Dims, array_expr, dtype_name
 from .derive import Backward
 from .fuse import Region
 from .ir import CompileError, Value
+from .workspace import Workspace
 
 #: array ops whose backward needs no forward value, so it can run once after the loop (``hoisted``)
 HOISTABLE = {"transpose", "reshape", "astype", "copy"}
@@ -69,8 +70,10 @@ class ScanCall(Function):
         outs = [*p.carry_values, *p.ys_values]
         gs = [np.zeros(shape, v.dtype) if g is None else _plain(g)
               for g, v, shape in zip(grads, outs, ctx.shapes)]
+        T = ctx.xs[0].shape[0]
+        bufs = p.workspace.buffers([((T, *_g_shape(y, x)), y.dtype) for y, x, _ in p.deferred])
         got = p.scan_backward(p.dims, ctx.reverse, *ctx.xs, *ctx.saved, *ctx.invariant, *p.const_arrays,
-                              *gs[p.n_carry:], *gs[:p.n_carry]) if p.wanted else ()
+                              *gs[p.n_carry:], *gs[:p.n_carry], *bufs) if p.wanted else ()
         mine: list[np.ndarray | None] = [None] * (p.n_xs + p.n_carry + len(ctx.invariant))
         for k, i in enumerate(p.wanted):
             mine[i] = got[k]
@@ -171,7 +174,9 @@ def _forward(p: ScanProgram, pre: Prologue | None, arrays: tuple[np.ndarray, ...
         n = len(pre.program.captured)
         xs, saved = pre.forward(xs, rest[:n])
         rest = rest[n:]
-    return xs, saved, rest, p.scan_forward(p.dims, reverse, *xs, *carry, *rest, *p.const_arrays)
+    T = xs[0].shape[0]
+    bufs = p.workspace.buffers([((T, *v.shape), v.dtype) for v in p.stored()])
+    return xs, saved, rest, p.scan_forward(p.dims, reverse, *xs, *carry, *rest, *p.const_arrays, *bufs)
 
 
 def _plain(a: np.ndarray) -> np.ndarray:
@@ -229,6 +234,8 @@ class ScanProgram(Program):
         self.carry_values = g.outputs[:self.n_carry]
         self.ys_values = [g.outputs[k] for k in body.y_source]
         self.n_ys = len(self.ys_values)
+        #: memory for the saved values and the deferred products' adjoints, reused across calls
+        self.workspace = Workspace()
 
     def bind(self, mod: Any) -> None:
         super().bind(mod)
@@ -324,7 +331,8 @@ def _function(name: str, params: list[str], lines: list[str], dims: Dims) -> str
 
 
 def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
-    """``scan_forward(dims, reverse, xs..., carry..., weights...)`` -> (carry_T..., ys..., saved...)."""
+    """``scan_forward(dims, reverse, xs..., carry..., weights..., saved buffers...)`` -> (carry_T...,
+    ys..., saved...): the (T, ...) buffers of the saved values come from the caller (``Workspace``)."""
     g = p.graph
     nout = len(g.outputs)
     ys = [g.outputs[k] for k in p.body.y_source]
@@ -334,8 +342,6 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
              f"T = {x0}.shape[0]"]
     lines += [f"Y{j} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
               for j, v in enumerate(ys)]
-    lines += [f"S_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
-              for v in stored]
     computed = p.computed_by_caller()
     if computed:
         lines.append("# the weight-only values, once (C-ordered)")
@@ -357,13 +363,15 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
     rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"S_{v.name}" for v in stored] + \
         [f"V_{v.name}" for v in once]
     lines.append(f"return {', '.join(rets)},")
-    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_weights(p)]
+    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_weights(p),
+              *[f"S_{v.name}" for v in stored]]
     return _function("scan_forward", params, lines, dims)
 
 
 def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
-    """``scan_backward(dims, reverse, xs..., saved..., weights..., d_ys..., d_carry_T...)`` -> the
-    gradients of the wanted inputs (xs, initial carry, weights), in ``Program.wanted`` order."""
+    """``scan_backward(dims, reverse, xs..., saved..., weights..., d_ys..., d_carry_T..., G...)`` -> the
+    gradients of the wanted inputs (xs, initial carry, weights), in ``Program.wanted`` order; ``G``:
+    (T, ...) buffers for the deferred products' adjoints, from the caller (``Workspace``)."""
     g = p.graph
     stored = p.stored()
     ins = [*g.args, *g.captures]
@@ -379,8 +387,6 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
         elif v.kind != "arg":
             lines.append(f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
     lines += [f"d_{v.name} = dT_{v.name}" for v in carry]
-    lines += [f"G{j} = np.empty({_seq_shape(_g_shape(y, x), dims)}, {dtype_name(y.dtype)})"
-              for j, (y, x, _) in enumerate(p.deferred)]
     saved = [f"X_{v.name}[t]" if id(v) in x_ids else f"S_{v.name}[t]" if id(v) in stored_ids else
              f"V_{v.name}" if v in once else v.name for v in p.saved]
     lines += ["for k in range(T):",
@@ -404,7 +410,8 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
     lines.append(f"return {', '.join(rets)},")
     params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
               *[f"V_{v.name}" for v in once], *_weights(p),
-              *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry]]
+              *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry],
+              *[f"G{j}" for j in range(len(p.deferred))]]
     return _function("scan_backward", params, lines, dims)
 
 

@@ -217,6 +217,45 @@ def test_a_compiled_layer_is_one_node_with_its_input_projection() -> None:
     assert "project" in src and "dot(" in src and "d_xs_0" not in src  # the data gets no gradient
 
 
+def test_the_workspace_reuses_a_slab_only_when_no_buffer_of_it_is_alive() -> None:
+    from minigrad.compiler.workspace import Workspace
+
+    ws = Workspace(keep=2)
+    specs = [((5, 3), np.dtype("float32")), ((2, 2, 2), np.dtype("float64"))]
+    a, b = ws.buffers(specs)
+    assert a.shape == (5, 3) and a.dtype == np.float32 and b.dtype == np.float64 and b.flags.c_contiguous
+    assert b.ctypes.data % 64 == 0 and not np.shares_memory(a, b)
+    a2, _ = ws.buffers(specs)  # a and b alive: a second slab
+    assert not np.shares_memory(a, a2)
+    a3, _ = ws.buffers(specs)  # both pooled slabs busy, the pool full: a slab of its own
+    assert not np.shares_memory(a3, a) and not np.shares_memory(a3, a2) and len(ws.slabs) == 2
+    ptr = a.ctypes.data
+    del a, b, a3
+    assert ws.buffers(specs)[0].ctypes.data == ptr  # every view of the first slab gone: reused
+    big = ws.buffers([((100, 100), np.dtype("float64"))])[0]  # bigger than any free slab: replaces one
+    assert big.size == 10_000 and max(s.nbytes for s in ws.slabs) >= 80_000
+
+
+def test_a_retained_graph_keeps_its_saved_values_while_the_layer_runs_again() -> None:
+    """The saved values live in a reused workspace: a graph kept for a second backward must keep
+    them, whatever other calls of the same layer do meanwhile."""
+    m = rnn.LSTM(3, 4, compile=True).double()
+    x = mg.tensor(np.random.default_rng(6).standard_normal((40, 2, 3)), requires_grad=True)
+    out, _ = m(x)
+    loss = (out * out).sum()
+    loss.backward(retain_graph=True)
+    first = [p.grad.numpy().copy() for p in m.parameters()] + [x.grad.numpy().copy()]
+    for _ in range(3):  # other calls in between, with and without grad
+        m(mg.tensor(np.ones((40, 2, 3))))[0].sum().backward()
+        with mg.no_grad():
+            m(mg.tensor(np.full((40, 2, 3), 5.0)))
+    m.zero_grad()
+    x.grad = None
+    loss.backward()
+    for g, want in zip([p.grad.numpy() for p in m.parameters()] + [x.grad.numpy()], first):
+        assert rel(g, want) <= 1e-12
+
+
 def layer_pair(kind, dtype, **kw):
     a = getattr(rnn, kind)(3, 4, compile=False, **kw).to(dtype)
     b = getattr(rnn, kind)(3, 4, compile=True, **kw).to(dtype)
