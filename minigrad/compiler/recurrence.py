@@ -70,8 +70,7 @@ class ScanCall(Function):
         outs = [*p.carry_values, *p.ys_values]
         gs = [np.zeros(shape, v.dtype) if g is None else _plain(g)
               for g, v, shape in zip(grads, outs, ctx.shapes)]
-        T = ctx.xs[0].shape[0]
-        bufs = p.workspace.buffers([((T, *_g_shape(y, x)), y.dtype) for y, x, _ in p.deferred])
+        bufs = p.adjoint_space.buffers(ctx.xs[0].shape[0])
         got = p.scan_backward(p.dims, ctx.reverse, *ctx.xs, *ctx.saved, *ctx.invariant, *p.const_arrays,
                               *gs[p.n_carry:], *gs[:p.n_carry], *bufs) if p.wanted else ()
         mine: list[np.ndarray | None] = [None] * (p.n_xs + p.n_carry + len(ctx.invariant))
@@ -174,9 +173,10 @@ def _forward(p: ScanProgram, pre: Prologue | None, arrays: tuple[np.ndarray, ...
         n = len(pre.program.captured)
         xs, saved = pre.forward(xs, rest[:n])
         rest = rest[n:]
-    T = xs[0].shape[0]
-    bufs = p.workspace.buffers([((T, *v.shape), v.dtype) for v in p.stored()])
-    return xs, saved, rest, p.scan_forward(p.dims, reverse, *xs, *carry, *rest, *p.const_arrays, *bufs)
+    bufs = p.saved_space.buffers(xs[0].shape[0])
+    res = p.scan_forward(p.dims, reverse, *xs, *carry, *rest, *p.const_arrays, *bufs)
+    n = p.n_carry + p.n_ys
+    return xs, saved, rest, (*res[:n], *bufs, *res[n:])
 
 
 def _plain(a: np.ndarray) -> np.ndarray:
@@ -235,7 +235,8 @@ class ScanProgram(Program):
         self.ys_values = [g.outputs[k] for k in body.y_source]
         self.n_ys = len(self.ys_values)
         #: memory for the saved values and the deferred products' adjoints, reused across calls
-        self.workspace = Workspace()
+        self.saved_space = Workspace([(v.shape, v.dtype) for v in self.stored()])
+        self.adjoint_space = Workspace([(_g_shape(y, x), y.dtype) for y, x, _ in self.deferred])
 
     def bind(self, mod: Any) -> None:
         super().bind(mod)
@@ -332,7 +333,8 @@ def _function(name: str, params: list[str], lines: list[str], dims: Dims) -> str
 
 def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
     """``scan_forward(dims, reverse, xs..., carry..., weights..., saved buffers...)`` -> (carry_T...,
-    ys..., saved...): the (T, ...) buffers of the saved values come from the caller (``Workspace``)."""
+    ys..., kept once...): the (T, ...) buffers of the saved values come from the caller
+    (``Workspace``), filled in place."""
     g = p.graph
     nout = len(g.outputs)
     ys = [g.outputs[k] for k in p.body.y_source]
@@ -360,8 +362,7 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
     for j, k in enumerate(p.body.y_source):
         lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k].shape, dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
     lines += [f"    {v.name} = r[{k}]" for k, v in enumerate(carry)]
-    rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"S_{v.name}" for v in stored] + \
-        [f"V_{v.name}" for v in once]
+    rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"V_{v.name}" for v in once]
     lines.append(f"return {', '.join(rets)},")
     params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_weights(p),
               *[f"S_{v.name}" for v in stored]]

@@ -17,6 +17,7 @@ never overwrite memory that is (a graph kept for a second backward, an unrolled 
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -25,20 +26,30 @@ ALIGN = 64  # bytes: each buffer starts on a cache line
 
 
 class Workspace:
-    """A pool of at most ``keep`` slabs, handed out again once every view of them is gone."""
+    """(T, *shape) buffers of fixed ``(shape, dtype)`` specs, from a pool of at most ``keep`` slabs
+    handed out again once every view of them is gone."""
 
-    def __init__(self, keep: int = 4) -> None:
+    def __init__(self, specs: list[tuple[tuple[int, ...], np.dtype]], keep: int = 4) -> None:
+        self.specs = [(tuple(shape), np.dtype(dt)) for shape, dt in specs]
         self.keep = keep
         self.slabs: list[np.ndarray] = []
+        self.layouts: dict[int, tuple[list[int], list[int], int]] = {}  # T -> (starts, sizes, bytes)
 
-    def buffers(self, specs: list[tuple[tuple[int, ...], np.dtype]]) -> list[np.ndarray]:
-        """One C-ordered array per ``(shape, dtype)``, uninitialised, all views of one slab."""
-        sizes = [int(np.prod(shape, dtype=np.int64)) * np.dtype(dt).itemsize for shape, dt in specs]
-        starts = np.cumsum([0] + [-(-n // ALIGN) * ALIGN for n in sizes])
-        slab = self._slab(int(starts[-1]) + ALIGN)
+    def buffers(self, T: int) -> list[np.ndarray]:
+        """One uninitialised C-ordered (T, *shape) array per spec, all views of one slab."""
+        layout = self.layouts.get(T)
+        if layout is None:
+            sizes = [T * math.prod(shape) * dt.itemsize for shape, dt in self.specs]
+            starts, end = [], 0
+            for n in sizes:
+                starts.append(end)
+                end += -(-n // ALIGN) * ALIGN
+            layout = self.layouts[T] = (starts, sizes, end + ALIGN)
+        starts, sizes, nbytes = layout
+        slab = self._slab(nbytes)
         first = -slab.ctypes.data % ALIGN
-        return [slab[first + a:first + a + n].view(dt).reshape(shape)
-                for (shape, dt), a, n in zip(specs, starts.tolist(), sizes)]
+        return [slab[first + a:first + a + n].view(dt).reshape((T, *shape))
+                for (shape, dt), a, n in zip(self.specs, starts, sizes)]
 
     def _slab(self, nbytes: int) -> np.ndarray:
         slabs = self.slabs

@@ -220,20 +220,19 @@ def test_a_compiled_layer_is_one_node_with_its_input_projection() -> None:
 def test_the_workspace_reuses_a_slab_only_when_no_buffer_of_it_is_alive() -> None:
     from minigrad.compiler.workspace import Workspace
 
-    ws = Workspace(keep=2)
-    specs = [((5, 3), np.dtype("float32")), ((2, 2, 2), np.dtype("float64"))]
-    a, b = ws.buffers(specs)
-    assert a.shape == (5, 3) and a.dtype == np.float32 and b.dtype == np.float64 and b.flags.c_contiguous
-    assert b.ctypes.data % 64 == 0 and not np.shares_memory(a, b)
-    a2, _ = ws.buffers(specs)  # a and b alive: a second slab
+    ws = Workspace([((3,), np.dtype("float32")), ((2, 2), np.dtype("float64"))], keep=2)
+    a, b = ws.buffers(5)
+    assert a.shape == (5, 3) and a.dtype == np.float32 and b.shape == (5, 2, 2) and b.dtype == np.float64
+    assert b.flags.c_contiguous and b.ctypes.data % 64 == 0 and not np.shares_memory(a, b)
+    a2, _ = ws.buffers(5)  # a and b alive: a second slab
     assert not np.shares_memory(a, a2)
-    a3, _ = ws.buffers(specs)  # both pooled slabs busy, the pool full: a slab of its own
+    a3, _ = ws.buffers(5)  # both pooled slabs busy, the pool full: a slab of its own
     assert not np.shares_memory(a3, a) and not np.shares_memory(a3, a2) and len(ws.slabs) == 2
     ptr = a.ctypes.data
     del a, b, a3
-    assert ws.buffers(specs)[0].ctypes.data == ptr  # every view of the first slab gone: reused
-    big = ws.buffers([((100, 100), np.dtype("float64"))])[0]  # bigger than any free slab: replaces one
-    assert big.size == 10_000 and max(s.nbytes for s in ws.slabs) >= 80_000
+    assert ws.buffers(5)[0].ctypes.data == ptr  # every view of the first slab gone: reused
+    big = ws.buffers(1000)[1]  # bigger than any free slab: replaces one
+    assert big.shape == (1000, 2, 2) and max(s.nbytes for s in ws.slabs) >= 32_000
 
 
 def test_a_retained_graph_keeps_its_saved_values_while_the_layer_runs_again() -> None:
