@@ -193,9 +193,10 @@ class Backward:
                 groups.setdefault(id(w[0]), (w[0], []))[1].append(v)
         bufs: dict[int, tuple[Value, str]] = {}
         made: dict[tuple, str] = {}  # the pieces' (adjoint, offsets) -> the buffer holding them
+        direct = {id(v) for v in targets}
         for base, pieces in groups.values():
-            if _tiling_axis(base, pieces) is None:
-                continue
+            if id(base) in direct or _tiling_axis(base, pieces) is None:  # a base also read whole
+                continue  # adds its own adjoint: not tiled (gather joins the pieces)
             key = tuple(sorted((id(same[id(v)]), tuple(window(v)[1])) for v in pieces))
             buf = made.get(key)
             if buf is None:

@@ -209,3 +209,10 @@ def test_a_fused_loop_over_many_arrays_is_vectorised() -> None:
     # ...and the backward loop stores the four gates' adjoints into ONE buffer at their offsets
     back = f.program(*args).source
     assert "np.concatenate(" not in back and "r_p[i0, i1 + n3] = " in back
+
+
+def test_a_base_read_whole_and_through_a_full_slice_gets_both_adjoints() -> None:
+    """A loop reading x itself and its full-width window x[:, 0:3]: both contributions reach d_x."""
+    rng = np.random.default_rng(11)
+    compare(lambda x, y: (x[:, 0:3] * y).tanh() + x.exp() * 2, leaves(rng, [(2, 3), (2, 3)], "float64"),
+            "float64")
