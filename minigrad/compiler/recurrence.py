@@ -6,7 +6,8 @@ Tensors, each (T, ...)) and ``ys`` stacks every ``y_t`` into (T, ...). The body 
 compiler's IR; its step forward and backward are generated as for ``minigrad.compile``; then two more
 functions are generated and the four are jitted together:
 
-    scan_forward:   for each t: carry, y_t = forward(x_t, carry, out=saved[t])  (the loops write saved[t])
+    scan_forward:   w_T = W^T etc. once (C-ordered);
+                    for each t: carry, y_t = forward(x_t, carry, w_T, out=saved[t])  (loops write saved[t])
     scan_backward:  for each t, last first:
                         d_x_t, d_carry, d_w_t, g_t = backward(saved[t], d_carry + d_y_t);  d_w += d_w_t
                     then, once:  d_W += h^T g  over all T*B rows;  the backward of w.T etc.
@@ -120,14 +121,17 @@ class Prologue:
         # an x that needs no gradient (the data) gets none: no dX = dP @ W product in the backward
         self.program = Program(flat_fn, tuple(flat), flat, names, tuple(not x.requires_grad for x in seq))
         self.passed = flat_fn.passed
+        made = iter(self.program.graph.outputs)
+        #: per x' of the loop: the program's output that makes it, None for an x passed unchanged
+        self.made: list[Value | None] = [None if k is not None else next(made) for k in self.passed]
         T = seq[0].shape[0]
-        for v in self._made():
+        for v in self.made:
             if v is not None and (len(v.shape) < 2 or v.shape[0] != T):
                 raise CompileError(f"compile_scan: the prologue must return (T, ...) arrays with T = {T} "
                                    f"and at least one more axis, got {v.name} of shape {v.shape}")
         #: per x' of the loop: (shape, dtype) of the whole sequence
         self.out_specs = [(seq[k].shape, seq[k].dtype) if k is not None else (v.shape, v.dtype)
-                          for k, v in zip(self.passed, self._made())]
+                          for k, v in zip(self.passed, self.made)]
 
     def valid(self) -> bool:
         return self.program.valid()
@@ -147,9 +151,9 @@ class Prologue:
         p = self.program
         out: list[np.ndarray | None] = [None] * (len(p.graph.args) + len(p.graph.captures))
         seeds = []
-        for d, k, v in zip(d_xs, self.passed, self._made()):
-            if k is not None:
-                out[k] = d
+        for d, k, v in zip(d_xs, self.passed, self.made):
+            if k is not None:  # the same x may be passed on twice: its gradients add
+                out[k] = d if out[k] is None or d is None else out[k] + d
             else:
                 seeds.append(np.zeros(v.shape, v.dtype) if d is None else d)
         if p.backward is not None:
@@ -157,11 +161,6 @@ class Prologue:
             for j, i in enumerate(p.wanted):
                 out[i] = got[j] if out[i] is None else out[i] + got[j]
         return out
-
-    def _made(self) -> list[Value | None]:
-        made = iter(self.program.graph.outputs)
-        return [None if k is not None else next(made) for k in self.passed]
-
 
 def _forward(p: ScanProgram, pre: Prologue | None, arrays: tuple[np.ndarray, ...], reverse: bool) -> tuple:
     """The prologue then ``scan_forward`` on the node's input arrays: (the loop's xs, what the
@@ -266,7 +265,8 @@ class ScanProgram(Program):
         return [v for v in self.saved if (v.kind == "op" and id(v) not in self.invariant) or id(v) in carry]
 
     def kept_once(self) -> list[Value]:
-        """Saved op values that are the same at every step (``w.T``): kept once, from the last step."""
+        """Saved op values that are the same at every step and not made before the loop (``(w * 2).T``'s
+        ``w * 2``): kept once, from the last step."""
         return [v for v in self.saved if v.kind == "op" and id(v) in self.invariant]
 
     def given_outputs(self, units: list) -> list[str]:
@@ -362,6 +362,8 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
     for j, k in enumerate(p.body.y_source):
         lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k].shape, dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
     lines += [f"    {v.name} = r[{k}]" for k, v in enumerate(carry)]
+    # a new carry written into a saved buffer (given) is a view of the workspace: returned, a copy
+    lines += [f"{v.name} = {v.name}.copy()" for v, new in zip(carry, g.outputs) if new.name in p.given]
     rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"V_{v.name}" for v in once]
     lines.append(f"return {', '.join(rets)},")
     params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_weights(p),
@@ -517,7 +519,10 @@ class Scan:
         prog = self.programs.get(key)
         if prog is None or not prog.valid():
             body = _Body(self.fn, len(seq), len(carry), x_tensor, carry_tensor)
-            flat = [*[Tensor(np.zeros(s[1:], d)) for s, d in specs],
+            # traced on step 0 of the real inputs (a body's log(x) sees data, not zeros); an x the
+            # prologue makes is not computed yet: its step is traced on ones
+            flat = [*[Tensor(np.ascontiguousarray(x.data[0]) if pre is None or pre.passed[k] is not None
+                             else np.ones(s[1:], d)) for k, (x, (s, d)) in enumerate(zip(seq, specs))],
                     *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
             prog = self.programs[key] = ScanProgram(body, flat, self._names(len(seq), x_tensor, len(carry),
                                                                             carry_tensor))

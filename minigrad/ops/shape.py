@@ -196,10 +196,13 @@ def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     return BroadcastTo.apply(x, shape=shape)
 
 
-def expand_dims(x: Tensor, axis: int) -> Tensor:
-    """A new axis of size 1 at ``axis`` (``Tensor.unsqueeze(dim)``)."""
-    a = normalize_axis(axis, x.ndim + 1, "expand_dims")[0]
-    return Reshape.apply(x, shape=(*x.shape[:a], 1, *x.shape[a:]))
+def expand_dims(x: Tensor, axis: int | Sequence[int]) -> Tensor:
+    """New axes of size 1 at ``axis`` (an int or a tuple, positions in the result, as NumPy's;
+    ``Tensor.unsqueeze(dim)``)."""
+    n = x.ndim + (1 if isinstance(axis, (int, np.integer)) else len(tuple(axis)))
+    new = set(normalize_axis(axis, n, f"expand_dims of {describe(x)}"))
+    rest = iter(x.shape)
+    return Reshape.apply(x, shape=tuple(1 if i in new else next(rest) for i in range(n)))
 
 
 def squeeze(x: Tensor, dim: int | tuple[int, ...] | None = None, *,

@@ -465,3 +465,11 @@ def test_unary_ops_on_non_contiguous_views(name, view) -> None:
     np.testing.assert_allclose(fn(make(x)).data, ref(make(mg.tensor(base)).data), rtol=1e-12)
     w = np.random.default_rng(6).standard_normal(make(x).shape)
     assert mg.gradcheck(lambda t: (fn(make(t)) * w).T, [x])
+
+
+def test_expand_dims_takes_a_tuple_of_result_positions() -> None:
+    x = mg.ones((2, 3))
+    assert mg.expand_dims(x, (0, 2)).shape == (1, 2, 1, 3) == np.expand_dims(np.ones((2, 3)), (0, 2)).shape
+    assert x.unsqueeze(-1).shape == (2, 3, 1)
+    with pytest.raises(mg.ShapeError, match=r"expand_dims of \(2, 3\)"):
+        x.unsqueeze(3)

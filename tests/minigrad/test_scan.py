@@ -195,6 +195,43 @@ def test_a_prologue_runs_inside_the_node_and_equals_the_eager_loop(x_grad, rever
     assert mg.gradcheck(lambda h_, w_: (scan(h_, (x, keep), reverse=reverse)[1] ** 2).sum(), (h0, w))
 
 
+def test_a_prologue_may_pass_one_x_on_twice_and_the_body_is_traced_on_data() -> None:
+    rng = np.random.default_rng(9)
+    w = param(rng, 3, 3)
+
+    def pre(xs):
+        a, _, c = xs
+        return (a, a, c * 2.0)
+
+    def fn(h, xs):
+        a1, a2, c2 = xs
+        new = (a1.log() + a2 * c2 + h @ w).tanh()  # log: the trace must not see zeros
+        return new, new
+
+    xs = (mg.tensor(rng.uniform(0.5, 2.0, (4, 2, 3)), dtype="float64", requires_grad=True),
+          mg.ones((4, 2, 3), dtype="float64"),
+          param(rng, 4, 2, 3))
+    h0 = param(rng, 2, 3)
+    leaves = [xs[0], xs[2], h0, w]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = grads_of(lambda: mg.compile_scan(fn, prologue=pre)(h0, xs), leaves)
+    want = grads_of(lambda: eager_scan(fn, h0, pre(xs)), leaves)
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert rel(a, e) <= 1e-12
+
+
+def test_a_returned_state_is_not_a_view_of_the_workspace() -> None:
+    m = rnn.RNN(3, 4, compile=True).double()  # the RNN's new h is its saved tanh, written in place
+    out, h = m(mg.tensor(np.ones((50, 2, 3))))
+    prog = next(n for n in toposort(out.node) if n.name == "compiled scan").program
+    del out, h  # the graph and its saved values are gone
+    with mg.no_grad():  # no graph: only the returned tensors could hold a slab
+        _out, h = m(mg.tensor(np.ones((50, 2, 3))))
+    assert all(not np.shares_memory(h.data, s) for s in prog.saved_space.slabs)
+    assert all(sys.getrefcount(prog.saved_space.slabs[i]) == 2 for i in range(len(prog.saved_space.slabs)))
+
+
 def test_prologue_errors() -> None:
     h, xs = mg.ones((2, 3)), mg.ones((4, 2, 3))
     body = lambda h, x: (h * x, h)  # noqa: E731
@@ -335,3 +372,13 @@ def test_docs_show_the_generated_bptt_loop() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "engine.md").read_text()
     shown = doc[doc.index("def scan_backward"):]
     assert src[src.index("def scan_backward"):].strip() == shown[:shown.index("```")].strip()
+
+
+def test_docs_show_the_generated_backward_of_one_lstm_step() -> None:
+    """docs/engine.md prints ``mg.compile`` of the LSTM step's backward: what the engine generates."""
+    cell = rnn.LSTM(3, 5).cell(0)
+    h, c = mg.zeros((2, 5), requires_grad=True), mg.zeros((2, 5), requires_grad=True)
+    src = mg.compile(cell.step).source(mg.randn(2, 20, requires_grad=True), (h, c))
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "engine.md").read_text()
+    shown = doc[doc.index("def loop_b0"):]
+    assert src[src.index("def loop_b0"):].strip() == shown[:shown.index("```")].strip()
