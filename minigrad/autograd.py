@@ -84,7 +84,7 @@ def _seed(root: Tensor, grad: Any) -> np.ndarray:
                 f"backward: the tensor has shape {root.shape}; backward without a gradient argument "
                 "is only defined for a single-element (scalar) output. Pass grad= of the same shape."
             )
-        return np.ones_like(root.data)
+        return np.ones(root.data.shape, root.dtype)
     g = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
     if g.shape != root.shape:
         raise ValueError(f"backward: grad has shape {g.shape} but the tensor has shape {root.shape}")

@@ -77,8 +77,16 @@ class Node:
         if not d:
             return
         nd = np.ndarray
-        dead = [k for k, v in d.items() if type(v) is nd
-                or (type(v) in (tuple, list) and any(type(e) is nd for e in v))]
+        dead = []
+        for k, v in d.items():
+            t = type(v)
+            if t is nd:
+                dead.append(k)
+            elif t is tuple or t is list:
+                for e in v:
+                    if type(e) is nd:
+                        dead.append(k)
+                        break
         if dead:
             for k in dead:
                 del d[k]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 
 import numpy as np
 
@@ -27,40 +28,43 @@ ALIGN = 64  # bytes: each buffer starts on a cache line
 
 class Workspace:
     """(T, *shape) buffers of fixed ``(shape, dtype)`` specs, from a pool of at most ``keep`` slabs
-    handed out again once every view of them is gone."""
+    handed out again once every view of them is gone. Thread-safe: two threads never get one slab."""
 
     def __init__(self, specs: list[tuple[tuple[int, ...], np.dtype]], keep: int = 4) -> None:
         self.specs = [(tuple(shape), np.dtype(dt)) for shape, dt in specs]
         self.keep = keep
         self.slabs: list[np.ndarray] = []
-        self.layouts: dict[int, tuple[list[int], list[int], int]] = {}  # T -> (starts, sizes, bytes)
+        self.firsts: list[int] = []  # per slab: the offset of its first 64-byte aligned byte
+        self.layouts: dict[int, tuple[list[tuple[int, ...]], int]] = {}  # T -> (offsets, bytes)
+        self.lock = threading.Lock()
 
     def buffers(self, T: int) -> list[np.ndarray]:
         """One uninitialised C-ordered (T, *shape) array per spec, all views of one slab."""
         layout = self.layouts.get(T)
         if layout is None:
-            sizes = [T * math.prod(shape) * dt.itemsize for shape, dt in self.specs]
             starts, end = [], 0
-            for n in sizes:
+            for shape, dt in self.specs:
                 starts.append(end)
-                end += -(-n // ALIGN) * ALIGN
-            layout = self.layouts[T] = (starts, sizes, end + ALIGN)
-        starts, sizes, nbytes = layout
-        slab = self._slab(nbytes)
-        first = -slab.ctypes.data % ALIGN
-        return [slab[first + a:first + a + n].view(dt).reshape((T, *shape))
-                for (shape, dt), a, n in zip(self.specs, starts, sizes)]
+                end += -(-T * math.prod(shape) * dt.itemsize // ALIGN) * ALIGN
+            layout = self.layouts[T] = (starts, end + ALIGN)
+        starts, nbytes = layout
+        with self.lock:  # the slab is taken once a view of it exists: make them before letting go
+            slab, first = self._slab(nbytes)
+            return [np.ndarray((T, *shape), dt, slab, first + a)
+                    for (shape, dt), a in zip(self.specs, starts)]
 
-    def _slab(self, nbytes: int) -> np.ndarray:
+    def _slab(self, nbytes: int) -> tuple[np.ndarray, int]:
         slabs = self.slabs
         # 2 references (the list's, getrefcount's argument): no view of the slab is alive
         free = [i for i in range(len(slabs)) if sys.getrefcount(slabs[i]) == 2]
         for i in free:
             if slabs[i].nbytes >= nbytes:
-                return slabs[i]
+                return slabs[i], self.firsts[i]
         slab = np.empty(nbytes, np.uint8)
+        first = -slab.ctypes.data % ALIGN
         if free:  # a free slab too small for this call: replaced by the bigger one
-            slabs[free[0]] = slab
+            slabs[free[0]], self.firsts[free[0]] = slab, first
         elif len(slabs) < self.keep:
             slabs.append(slab)
-        return slab
+            self.firsts.append(first)
+        return slab, first

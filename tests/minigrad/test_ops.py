@@ -473,3 +473,32 @@ def test_expand_dims_takes_a_tuple_of_result_positions() -> None:
     assert x.unsqueeze(-1).shape == (2, 3, 1)
     with pytest.raises(mg.ShapeError, match=r"expand_dims of \(2, 3\)"):
         x.unsqueeze(3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), ((0, 2), True), (1, False), (-1, True)])
+def test_mean_is_numpys_mean_bit_for_bit(dtype, axis, keepdims) -> None:
+    """Mean takes np.mean's own steps (sum, divide by the count) without its wrapper: same bits, dtype."""
+    x = (np.random.default_rng(0).standard_normal((50, 7, 3)) * 100).astype(dtype)
+    got = mg.tensor(x).mean(axis=axis, keepdims=keepdims).data
+    want = np.mean(x, axis=axis, keepdims=keepdims)
+    assert got.dtype == want.dtype and got.shape == np.shape(want)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), ((0, 2), False), (1, True), ((), False)])
+def test_reduction_gradients_are_read_only_broadcasts(reduce, axis, keepdims) -> None:
+    x = mg.tensor(np.random.default_rng(1).standard_normal((4, 3, 2)), requires_grad=True)
+    y = getattr(x, reduce)(axis=axis, keepdims=keepdims)
+    w = np.random.default_rng(2).standard_normal(y.shape)
+    node = y.node
+    g = node.fn.backward(node, w)
+    axes = range(3) if axis is None else [a % 3 for a in np.atleast_1d(axis).astype(int)]
+    kept = [1 if a in axes else s for a, s in enumerate(x.shape)]  # the reduced axes as size 1
+    n = x.data.size / y.data.size if reduce == "mean" else 1.0
+    want = np.broadcast_to(w.reshape(kept) / n, x.shape)
+    np.testing.assert_allclose(g, want, rtol=1e-15)
+    assert g.shape == x.shape and not g.flags.writeable
+    (y * mg.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.data, want, rtol=1e-15)
