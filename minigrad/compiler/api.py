@@ -187,6 +187,30 @@ def _flatten(args: tuple) -> tuple[list[Tensor], tuple]:
     return flat, tuple(layout)
 
 
+class ProgramCache:
+    """Programs by argument signature, at most ``limit``, the least recently used dropped first (with
+    the buffers it pooled): each new shape traces a program of its own (a few ms; the generated module
+    is shared by every size), so varying shapes must not grow memory without bound."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self.entries: dict[tuple, Any] = {}
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """The program for ``key``; ``make()`` makes it when absent or no longer valid (a capture
+        changed shape or dtype)."""
+        prog = self.entries.pop(key, None)
+        if prog is None or not prog.valid():
+            prog = make()
+        self.entries[key] = prog  # now the most recently used
+        if len(self.entries) > self.limit:
+            del self.entries[next(iter(self.entries))]
+        return prog
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
 class Compiled:
     """``fn`` compiled (see the module docstring); call it like ``fn``."""
 
@@ -194,7 +218,7 @@ class Compiled:
         if not callable(fn):
             raise TypeError(f"minigrad.compile: expected a callable, got {type(fn).__name__}")
         self.fn = fn
-        self.programs: dict[tuple, Program] = {}
+        self.programs = ProgramCache()
         functools.update_wrapper(self, fn, updated=())
 
     def program(self, *args: Any) -> Program:
@@ -204,10 +228,7 @@ class Compiled:
 
     def _program(self, args: tuple, flat: list[Tensor], layout: tuple) -> Program:
         key = (layout, *[(t.data.shape, t.data.dtype) for t in flat])
-        prog = self.programs.get(key)
-        if prog is None or not prog.valid():
-            prog = self.programs[key] = Program(self.fn, args, flat, arg_names(self.fn, args))
-        return prog
+        return self.programs.get(key, lambda: Program(self.fn, args, flat, arg_names(self.fn, args)))
 
     def __call__(self, *args: Any) -> Any:
         if _state.tracer is not None:  # inside another trace: inline
@@ -223,4 +244,4 @@ class Compiled:
         return prog.source + (f"\n# this call: dims = ({sizes})\n" if sizes else "")
 
 
-__all__ = ["CompileError", "Compiled"]
+__all__ = ["CompileError", "Compiled", "ProgramCache"]

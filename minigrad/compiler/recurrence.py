@@ -36,7 +36,7 @@ import numpy as np
 from .. import _state
 from ..function import Function, Node
 from ..tensor import Tensor
-from .api import Program, arg_names
+from .api import Program, ProgramCache, arg_names
 from .codegen import Dims, array_expr, dtype_name
 from .derive import Backward
 from .fuse import Region
@@ -491,8 +491,8 @@ class Scan:
         if prologue is not None and not callable(prologue):
             raise TypeError(f"compile_scan: prologue must be callable, got {type(prologue).__name__}")
         self.fn, self.names, self.prologue = fn, names, prologue
-        self.programs: dict[tuple, ScanProgram] = {}
-        self.prologues: dict[tuple, Prologue] = {}
+        self.programs = ProgramCache()
+        self.prologues = ProgramCache()
         functools.update_wrapper(self, fn, updated=())
 
     def program(self, init: Any, xs: Any) -> ScanProgram:
@@ -511,22 +511,21 @@ class Scan:
         specs = [(x.shape, x.dtype) for x in seq]
         if self.prologue is not None:
             key = (x_tensor, *specs, *[x.requires_grad for x in seq])
-            pre = self.prologues.get(key)
-            if pre is None or not pre.valid():
-                pre = self.prologues[key] = Prologue(self.prologue, seq, x_tensor)
+            pre = self.prologues.get(key, lambda: Prologue(self.prologue, seq, x_tensor))
             specs = pre.out_specs
         key = (x_tensor, carry_tensor, *[(s[1:], d) for s, d in specs], *[(c.shape, c.dtype) for c in carry])
-        prog = self.programs.get(key)
-        if prog is None or not prog.valid():
-            body = _Body(self.fn, len(seq), len(carry), x_tensor, carry_tensor)
-            # traced on step 0 of the real inputs (a body's log(x) sees data, not zeros); an x the
-            # prologue makes is not computed yet: its step is traced on ones
-            flat = [*[Tensor(np.ascontiguousarray(x.data[0]) if pre is None or pre.passed[k] is not None
-                             else np.ones(s[1:], d)) for k, (x, (s, d)) in enumerate(zip(seq, specs))],
-                    *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
-            prog = self.programs[key] = ScanProgram(body, flat, self._names(len(seq), x_tensor, len(carry),
-                                                                            carry_tensor))
+        prog = self.programs.get(key, lambda: self._program(carry, carry_tensor, seq, x_tensor, pre, specs))
         return pre, prog
+
+    def _program(self, carry: tuple[Tensor, ...], carry_tensor: bool, seq: tuple[Tensor, ...], x_tensor: bool,
+                 pre: Prologue | None, specs: list) -> ScanProgram:
+        body = _Body(self.fn, len(seq), len(carry), x_tensor, carry_tensor)
+        # traced on step 0 of the real inputs (a body's log(x) sees data, not zeros); an x the prologue
+        # makes is not computed yet: its step is traced on ones
+        flat = [*[Tensor(np.ascontiguousarray(x.data[0]) if pre is None or pre.passed[k] is not None
+                         else np.ones(s[1:], d)) for k, (x, (s, d)) in enumerate(zip(seq, specs))],
+                *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
+        return ScanProgram(body, flat, self._names(len(seq), x_tensor, len(carry), carry_tensor))
 
     def _names(self, n_xs: int, x_tensor: bool, n_carry: int, carry_tensor: bool) -> list[str]:
         """Variable names in the generated code: fn's own parameter names (``state_0``, ``gx``)."""

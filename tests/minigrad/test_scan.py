@@ -195,6 +195,31 @@ def test_a_prologue_runs_inside_the_node_and_equals_the_eager_loop(x_grad, rever
     assert mg.gradcheck(lambda h_, w_: (scan(h_, (x, keep), reverse=reverse)[1] ** 2).sum(), (h0, w))
 
 
+def test_programs_for_many_shapes_are_kept_to_the_most_recent_few() -> None:
+    """Each (T, B) traces a prologue (and each B a loop program); the caches keep the 16 most recently
+    used, and a shape whose program was dropped is traced again and still right."""
+    rng = np.random.default_rng(12)
+    w, u = param(rng, 4, 3), param(rng, 3, 3)
+
+    def pre(x):
+        T, B, F = x.shape
+        return (x.reshape(T * B, F) @ w).reshape(T, B, 3)
+
+    def fn(h, p):
+        h = (p + h @ u).tanh()
+        return h, h
+
+    scan = mg.compile_scan(fn, prologue=pre)
+    for T in [*range(1, 21), 1]:
+        x, h0 = mg.tensor(rng.standard_normal((T, 2, 4))), param(rng, 2, 3)
+        got = grads_of(lambda x=x, h0=h0: scan(h0, x), [h0, w, u])
+        want = grads_of(lambda x=x, h0=h0: eager_scan(fn, h0, pre(x)), [h0, w, u])
+        for a, e in zip(got[0] + got[1], want[0] + want[1]):
+            assert rel(a, e) <= 1e-12
+    assert len(scan.prologues) == 16 and len(scan.programs) == 1
+    assert list(scan.prologues.entries)[-1][1][0] == (1, 2, 4)  # T = 1 again: traced anew, the newest
+
+
 def test_a_prologue_may_pass_one_x_on_twice_and_the_body_is_traced_on_data() -> None:
     rng = np.random.default_rng(9)
     w = param(rng, 3, 3)
