@@ -266,6 +266,24 @@ def test_mse_loss_reference_and_gradcheck(rng):
     assert F.mse_loss(mg.zeros(3), np.ones(3, np.float64)).dtype == np.float32  # constant target is cast
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_loss_is_one_node_with_the_bits_of_the_composite(rng, dtype, reduction):
+    a, b = rng.standard_normal((32, 2, 16)).astype(dtype), rng.standard_normal((32, 2, 16)).astype(dtype)
+    x1, y1, x2, y2 = (mg.tensor(v, requires_grad=True) for v in (a, b, a, b))
+    fused = F.mse_loss(x1, y1, reduction=reduction)
+    d = x2 - y2
+    composite = getattr(d * d, reduction)()
+    assert fused.node.name == "mse_loss" and all(t.node is None for t in fused.node.inputs)
+    fused.backward()
+    composite.backward()
+    assert fused.dtype == composite.dtype == dtype and np.array_equal(fused.data, composite.data)
+    assert np.array_equal(x1.grad.data, x2.grad.data) and np.array_equal(y1.grad.data, y2.grad.data)
+    x3 = mg.tensor(a, requires_grad=True)
+    F.mse_loss(x3, b, reduction=reduction).backward()  # a constant target gets no gradient
+    assert np.array_equal(x3.grad.data, x1.grad.data)
+
+
 def test_softmax_log_softmax_reference_and_gradcheck(rng):
     x = rng.standard_normal((3, 4)) * 500
     np.testing.assert_allclose(F.log_softmax(mg.tensor(x), axis=1).data, ref_log_softmax(x, 1), atol=1e-9)
