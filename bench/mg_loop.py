@@ -3,8 +3,8 @@
 The loop is the eager graph an RNN layer records, written directly: hoist the input projection of all
 T steps into one matmul (biases folded in), split the sequence with ONE ``unbind`` (one multi-output
 node), per time step the recurrent product and the cell from primitive ops (``tanh``, ``sigmoid``,
-``chunk``, ``*``, ``+``: several nodes a step), and stack the outputs once. The loss is
-``mean((h_1..T - y)^2)`` and ``backward()`` does BPTT through the graph.
+``chunk``, ``*``, ``+``: several nodes a step), and stack the outputs once. The loss is ``F.mse_loss``
+(mean((h_1..T - y)^2), one node, as PyTorch's) and ``backward()`` does BPTT through the graph.
 
 ``rnn``'s layers run either way: by default (``compile=None``) each layer and direction is ONE
 generated recurrence (``minigrad.compile_scan``) when Numba's JIT is on (``mg.compiles_by_default()``),
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+from minigrad.nn import functional as F
 
 Params = dict[str, np.ndarray]
 
@@ -79,8 +80,7 @@ def loop_step(kind: str, x: np.ndarray, y: np.ndarray, P: dict[str, mg.Tensor]
     for p in P.values():
         p.grad = None
     out = forward_loop(kind, mg.tensor(x), P)
-    diff = out - mg.tensor(y)
-    loss = (diff * diff).mean()
+    loss = F.mse_loss(out, mg.tensor(y))
     loss.backward()
     return float(loss.data), {k: p.grad for k, p in P.items()}
 
@@ -111,8 +111,7 @@ def layer_step(layer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[st
     for p in named.values():
         p.grad = None
     out, _ = layer(mg.tensor(x))
-    diff = out - mg.tensor(y)
-    loss = (diff * diff).mean()
+    loss = F.mse_loss(out, mg.tensor(y))
     loss.backward()
     return float(loss.data), {k: named[n].grad for k, n in _NAMES.items()}
 
@@ -150,8 +149,7 @@ def cell_step_fn(cell: str, In: int, H: int, B: int, T: int, dtype: Any = np.flo
         for p in params:
             p.grad = None
         out, _ = layer(x)
-        diff = out - y
-        loss = (diff * diff).mean()
+        loss = F.mse_loss(out, y)
         loss.backward()
         return float(loss.data)
 

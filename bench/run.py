@@ -48,20 +48,23 @@ def _timeit(fns: dict[str, Callable[[], object]], reps: int, warmup: int, budget
     change of the machine's load hits all of them); warm-up runs excluded.
 
     In a round each fn runs a block of back-to-back calls (as the steps of a training loop do; a fast
-    fn repeats until its block takes ~5 ms) and its time is the block's mean: a single call right after
-    another implementation or a garbage collection finds the CPU caches cold, which charges a
-    Python-heavy step up to 0.5 ms at the tiny sizes (measured: a 0.2 ms forward took 0.63 ms right
-    after ``gc.collect()``). As in ``timeit`` the collector is off inside a round and collects between
-    rounds; the order of the fns rotates. Fast cases get more rounds (up to ``budget`` seconds, at most
-    10x ``reps``): a median of a few sub-millisecond blocks on a shared machine is mostly noise."""
-    once: dict[str, float] = {}  # from the last warm-up round (the first compiles and fills caches)
-    for _ in range(max(warmup, 2)):
+    fn repeats until its block takes ~5 ms) and its time is the block's mean. A block of calls under
+    50 ms starts with one untimed call: a call right after another implementation or a garbage
+    collection finds the CPU caches cold, which charges a Python-heavy step up to 0.5 ms at the tiny
+    sizes (measured: a 0.26 ms step took 0.7-0.9 ms right after ``gc.collect()``), a cost the steady
+    state of a training loop does not pay. As in ``timeit`` the collector is off inside a round and
+    collects between rounds; the order of the fns rotates. Fast cases get more rounds (up to
+    ``budget`` seconds, at most 10x ``reps``): a median of a few sub-millisecond blocks on a shared
+    machine is mostly noise."""
+    once: dict[str, float] = {}  # the fastest warm-up call (the first compiles and fills caches)
+    for _ in range(max(warmup, 3)):
         for k, f in fns.items():
             t0 = time.perf_counter()
             f()
-            once[k] = time.perf_counter() - t0
+            t = time.perf_counter() - t0
+            once[k] = min(t, once.get(k, t))
     inner = {k: max(1, min(50, int(0.005 / max(t, 1e-9)))) for k, t in once.items()}
-    per_round = sum(inner[k] * once[k] for k in fns)
+    per_round = sum((inner[k] + (once[k] < 0.05)) * once[k] for k in fns)
     reps = max(reps, min(10 * reps, int(budget / max(per_round, 1e-9))))
     times: dict[str, list[float]] = {k: [] for k in fns}
     order = list(fns.items())
@@ -71,6 +74,8 @@ def _timeit(fns: dict[str, Callable[[], object]], reps: int, warmup: int, budget
         for r in range(reps):
             gc.collect()  # collects with the collector disabled too
             for k, f in order[r % len(order):] + order[:r % len(order)]:
+                if once[k] < 0.05:  # untimed: warms the caches for this block (slow cases need not)
+                    f()
                 t0 = time.perf_counter()
                 for _ in range(inner[k]):
                     f()
