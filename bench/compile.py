@@ -29,17 +29,10 @@ from .run import _table, _timeit
 ZOO = ("mgu", "indrnn", "peephole_lstm", "ln_rnn")
 
 
-def layer_step(layer: rnn.Recurrent, x: np.ndarray, y: np.ndarray) -> None:
-    for p in layer.parameters():
-        p.grad = None
-    out, _ = layer(mg.tensor(x))
-    d = out - mg.tensor(y)
-    (d * d).mean().backward()
-
-
 def time_layers(layers: dict, x: np.ndarray, y: np.ndarray, reps: int) -> dict:
     """Median seconds per train step of each layer (round-robin, one warm-up run: compilation)."""
-    return _timeit({k: (lambda v=v: layer_step(v, x, y)) for k, v in layers.items()}, reps, 1)
+    xt, yt = mg.tensor(x), mg.tensor(y)
+    return _timeit({k: (lambda v=v: mg_loop.layer_step(v, xt, yt)) for k, v in layers.items()}, reps, 1)
 
 
 def built_in_rows(workloads: list[str], dtypes: list[str], reps: int) -> list[list[str]]:

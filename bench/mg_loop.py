@@ -22,6 +22,11 @@ import minigrad as mg
 from minigrad.nn import functional as F
 
 Params = dict[str, np.ndarray]
+Data = np.ndarray | mg.Tensor  # a step's input or target: wrapped once by ``step_fn``, as the peers do
+
+
+def _tensor(v: Data) -> mg.Tensor:
+    return v if isinstance(v, mg.Tensor) else mg.tensor(v)
 
 
 def make_params(params: Params) -> dict[str, mg.Tensor]:
@@ -74,13 +79,13 @@ def _gru_prim(gi: mg.Tensor, gh: mg.Tensor, h: mg.Tensor) -> mg.Tensor:
     return (1 - z) * n + z * h
 
 
-def loop_step(kind: str, x: np.ndarray, y: np.ndarray, P: dict[str, mg.Tensor]
+def loop_step(kind: str, x: Data, y: Data, P: dict[str, mg.Tensor]
               ) -> tuple[float, dict[str, np.ndarray]]:
     """One train step (forward over T, MSE, full BPTT) through the bench's layer loop."""
     for p in P.values():
         p.grad = None
-    out = forward_loop(kind, mg.tensor(x), P)
-    loss = F.mse_loss(out, mg.tensor(y))
+    out = forward_loop(kind, _tensor(x), P)
+    loss = F.mse_loss(out, _tensor(y))
     loss.backward()
     return float(loss.data), {k: p.grad for k, p in P.items()}
 
@@ -105,13 +110,13 @@ def make_rnn_layer(kind: str, params: Params, compile: bool | None = None) -> An
     return layer
 
 
-def layer_step(layer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+def layer_step(layer: Any, x: Data, y: Data) -> tuple[float, dict[str, np.ndarray]]:
     """One train step through an ``rnn`` layer of PyTorch's cells (the gradients of its four weights)."""
     named = dict(layer.named_parameters())
     for p in named.values():
         p.grad = None
-    out, _ = layer(mg.tensor(x))
-    loss = F.mse_loss(out, mg.tensor(y))
+    out, _ = layer(_tensor(x))
+    loss = F.mse_loss(out, _tensor(y))
     loss.backward()
     return float(loss.data), {k: named[n].grad for k, n in _NAMES.items()}
 
@@ -124,13 +129,14 @@ def step_fn(kind: str, x: np.ndarray, y: np.ndarray, params: Params, impl: str =
     """A zero-argument train step for ``impl``: "rnn" (``rnn.make_rnn``'s layer with its default
     ``compile=None``: one compiled recurrence when Numba's JIT is on), "rnn-eager" (the same layer with
     ``compile=False``: the eager graph of every step) or "loop" (the bench's own eager loop)."""
+    xt, yt = mg.tensor(x), mg.tensor(y)  # once, as PyTorch's ``from_numpy`` and JAX's device arrays
     if impl == "rnn" or impl == "rnn-eager":
         layer = make_rnn_layer(kind, params, compile=None if impl == "rnn" else False)
-        return lambda: layer_step(layer, x, y)
+        return lambda: layer_step(layer, xt, yt)
     if impl != "loop":
         raise ValueError(f"step_fn: impl must be one of {', '.join(IMPLS)}, got {impl!r}")
     P = make_params(params)
-    return lambda: loop_step(kind, x, y, P)
+    return lambda: loop_step(kind, xt, yt, P)
 
 
 def cell_step_fn(cell: str, In: int, H: int, B: int, T: int, dtype: Any = np.float32, seed: int = 0
