@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -85,7 +86,7 @@ class Program:
             self.saved = list(bw.needs.values())
             self.returned, self.deferred = bw.returned, bw.deferred
         #: loop outputs the caller of ``forward`` passes in (a subclass's)
-        self.given = self.given_outputs(units)
+        self.given = self.given_outputs(units, keep)
         fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given),
                               tuple(self.computed_by_caller()))
         extra = self.extra_source(dims)
@@ -95,8 +96,9 @@ class Program:
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
 
-    def given_outputs(self, units: list) -> list[str]:
-        """Names of loop outputs ``forward`` takes as parameters instead of allocating them."""
+    def given_outputs(self, units: list, keep: set[int]) -> list[str]:
+        """Names of loop outputs ``forward`` takes as parameters instead of allocating them (``keep``:
+        ids of the values that leave their loop as arrays)."""
         return []
 
     def backward_options(self) -> dict[str, Any]:
@@ -187,6 +189,9 @@ def _flatten(args: tuple) -> tuple[list[Tensor], tuple]:
     return flat, tuple(layout)
 
 
+_CACHE_LOCK = threading.Lock()  # one for every cache: an instance's own would make layers uncopyable
+
+
 class ProgramCache:
     """Programs by argument signature, at most ``limit``, the least recently used dropped first (with
     the buffers it pooled): each new shape traces a program of its own (a few ms; the generated module
@@ -199,12 +204,16 @@ class ProgramCache:
     def get(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The program for ``key``; ``make()`` makes it when absent or no longer valid (a capture
         changed shape or dtype)."""
-        prog = self.entries.pop(key, None)
-        if prog is None or not prog.valid():
-            prog = make()
-        self.entries[key] = prog  # now the most recently used
-        if len(self.entries) > self.limit:
-            del self.entries[next(iter(self.entries))]
+        with _CACHE_LOCK:
+            prog = self.entries.pop(key, None)
+            if prog is not None and prog.valid():
+                self.entries[key] = prog  # now the most recently used
+                return prog
+        prog = make()  # outside the lock: tracing and compiling take long (two threads may both make)
+        with _CACHE_LOCK:
+            self.entries[key] = prog
+            while len(self.entries) > self.limit:
+                del self.entries[next(iter(self.entries))]
         return prog
 
     def __len__(self) -> int:

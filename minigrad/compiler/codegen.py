@@ -230,13 +230,13 @@ def slice_text(idx: tuple, dims: Dims) -> str:
     return ", ".join(parts) if parts else "..."
 
 
-def array_expr(op: Op, dims: Dims) -> str:
-    """The array statement of a non-pointwise op."""
+def array_expr(op: Op, dims: Dims, out: str | None = None) -> str:
+    """The array statement of a non-pointwise op; a product writes into ``out`` when given."""
     a = op.attrs
     x = op.ins[0].name if op.ins else ""
     k = op.kind
     if k == "matmul":
-        return f"dot({x}, {op.ins[1].name})"
+        return f"dot({x}, {op.ins[1].name}{'' if out is None else ', ' + out})"
     if k == "transpose":
         axes = a["axes"]
         return f"{x}.T" if axes is None or list(axes) == list(range(len(axes)))[::-1] else \
@@ -282,8 +282,8 @@ def reduce_expr(op: Op, dims: Dims) -> str:
 def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[Value],
                    params: list[str], dims: Dims, given: tuple[str, ...] = (),
                    computed: tuple[Value, ...] = ()) -> str:
-    """``forward(dims, params..., computed..., given...)``: ``given`` names loop outputs the caller
-    allocates; ``computed`` are op values the caller computed (a recurrence's ``w.T``, once)."""
+    """``forward(dims, params..., computed..., given...)``: ``given`` names loop outputs and products
+    the caller allocates; ``computed`` are op values the caller computed (a recurrence's ``w.T``, once)."""
     code = Code(dims, [], "f")
     code.given = set(given)
     views = as_arrays(graph, units, saved)
@@ -294,8 +294,9 @@ def forward_source(graph: Graph, units: list[Unit], keep: set[int], saved: list[
         elif (u.op.kind == "slice" and id(u.op.out) not in views) or id(u.op.out) in skip:
             continue  # read by loops as a window of its base, or a parameter
         else:
+            name = u.op.out.name
             code.comment(u.op)
-            code.add(f"{u.op.out.name} = {array_expr(u.op, dims)}")
+            code.add(f"{name} = {array_expr(u.op, dims, name if name in code.given else None)}")
     rets = [v.name for v in graph.outputs] + [v.name for v in saved]
     code.add(f"return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
     return function("forward", ["dims", *params, *[v.name for v in computed], *given], code)

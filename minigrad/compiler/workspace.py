@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 ALIGN = 64  # bytes: each buffer starts on a cache line
+_LOCK = threading.Lock()  # one for every workspace: an instance's own would make layers uncopyable
 
 
 class Workspace:
@@ -36,7 +37,6 @@ class Workspace:
         self.slabs: list[np.ndarray] = []
         self.firsts: list[int] = []  # per slab: the offset of its first 64-byte aligned byte
         self.layouts: dict[int, tuple[list[tuple[int, ...]], int]] = {}  # T -> (offsets, bytes)
-        self.lock = threading.Lock()
 
     def buffers(self, T: int) -> list[np.ndarray]:
         """One uninitialised C-ordered (T, *shape) array per spec, all views of one slab."""
@@ -48,7 +48,7 @@ class Workspace:
                 end += -(-T * math.prod(shape) * dt.itemsize // ALIGN) * ALIGN
             layout = self.layouts[T] = (starts, end + ALIGN)
         starts, nbytes = layout
-        with self.lock:  # the slab is taken once a view of it exists: make them before letting go
+        with _LOCK:  # the slab is taken once a view of it exists: make them before letting go
             slab, first = self._slab(nbytes)
             return [np.ndarray((T, *shape), dt, slab, first + a)
                     for (shape, dt), a in zip(self.specs, starts)]

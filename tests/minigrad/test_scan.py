@@ -5,6 +5,7 @@ NUMBA_DISABLE_JIT lane runs the same generated loops as Python."""
 
 from __future__ import annotations
 
+import copy
 import sys
 import warnings
 from pathlib import Path
@@ -218,6 +219,19 @@ def test_programs_for_many_shapes_are_kept_to_the_most_recent_few() -> None:
             assert rel(a, e) <= 1e-12
     assert len(scan.prologues) == 16 and len(scan.programs) == 1
     assert list(scan.prologues.entries)[-1][1][0] == (1, 2, 4)  # T = 1 again: traced anew, the newest
+    oldest = next(iter(scan.prologues.entries))
+    kept = scan.prologues.entries[oldest]
+    scan(h0, mg.tensor(rng.standard_normal(oldest[1][0])))  # a hit: now the most recently used
+    scan(h0, mg.tensor(rng.standard_normal((21, 2, 4))))  # a new shape evicts the least recently used
+    assert scan.prologues.entries[oldest] is kept and len(scan.prologues) == 16
+
+
+def test_a_compiled_layer_that_ran_can_be_deep_copied() -> None:
+    m = rnn.LSTM(3, 4, compile=True)
+    x = mg.tensor(np.random.default_rng(3).standard_normal((6, 2, 3)).astype(np.float32))
+    m(x)[0].sum().backward()
+    c = copy.deepcopy(m)  # its programs, workspaces and caches hold no lock of their own
+    assert np.array_equal(c(x)[0].data, m(x)[0].data)
 
 
 def test_a_prologue_may_pass_one_x_on_twice_and_the_body_is_traced_on_data() -> None:
@@ -306,10 +320,14 @@ def test_a_retained_graph_keeps_its_saved_values_while_the_layer_runs_again() ->
     loss = (out * out).sum()
     loss.backward(retain_graph=True)
     first = [p.grad.numpy().copy() for p in m.parameters()] + [x.grad.numpy().copy()]
+    node = out.node
+    projected = node.xs[0].copy()  # the prologue's output x W_ih^T + b, in its own workspace
+    assert any(np.shares_memory(node.xs[0], s) for s in node.pre.program.space.slabs)
     for _ in range(3):  # other calls in between, with and without grad
         m(mg.tensor(np.ones((40, 2, 3))))[0].sum().backward()
         with mg.no_grad():
             m(mg.tensor(np.full((40, 2, 3), 5.0)))
+    assert np.array_equal(node.xs[0], projected)
     m.zero_grad()
     x.grad = None
     loss.backward()
