@@ -85,6 +85,7 @@ class Program:
             bsrc = bw.source(units)
             self.saved = list(bw.needs.values())
             self.returned, self.deferred = bw.returned, bw.deferred
+            self.same_array = bw.same_array
         #: loop outputs the caller of ``forward`` passes in (a subclass's)
         self.given = self.given_outputs(units, keep)
         fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given),
@@ -95,6 +96,10 @@ class Program:
         self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
+
+    def same_array(self, a: str, b: str) -> bool:
+        """Whether the backward's variables ``a`` and ``b`` hold one array when it returns."""
+        return a == b
 
     def given_outputs(self, units: list, keep: set[int]) -> list[str]:
         """Names of loop outputs ``forward`` takes as parameters instead of allocating them (``keep``:

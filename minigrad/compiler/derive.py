@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import aliases
 from .codegen import (
     Code,
     Dims,
@@ -98,6 +99,7 @@ class Backward:
                 self.region(u)
             elif self.hoisted is None or id(u.op.out) not in self.hoisted:
                 self.array_op(u.op)
+        self.copy_deferred()
         wanted = [v for v in (*self.graph.args, *self.graph.captures) if v.requires_grad]
         if self.hoisted is not None:  # only the adjoints present, then the hoisted values', then the g's
             frontier = [op.out for op in self.graph.ops if id(op.out) in self.hoisted]
@@ -110,6 +112,21 @@ class Backward:
         saved = [v.name for v in self.needs.values()]
         grads = [f"d_{v.name}" for v in self.graph.outputs]
         return function("backward", ["dims", *saved, *grads], self.code)
+
+    def copy_deferred(self) -> None:
+        """A deferred product's ``g = d_c`` becomes a copy only when a later statement may write into
+        that array (the step returns g; the recurrence reads it after the step)."""
+        lines = self.code.lines
+        for _, _, name in self.deferred:
+            k = next(i for i, line in enumerate(lines) if line.lstrip().startswith(f"{name} = "))
+            src = aliases.statement(lines[k]).split(" = ")[1]
+            if aliases.written_after(lines, k, src):
+                lines[k] = lines[k].replace(f"{name} = {src}", f"{name} = {src}.copy()", 1)
+
+    def same_array(self, a: str, b: str) -> bool:
+        """Whether variables ``a`` and ``b`` hold one array when the function returns."""
+        env = aliases.holds(self.code.lines)
+        return env.get(a, a) == env.get(b, b)
 
     # -------------------------------------------------------------- array ops
     def array_op(self, op: Op) -> None:
@@ -329,8 +346,8 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
     if y.requires_grad and b.hoisted is not None and (id(y) in b.hoisted or y.kind == "capture") \
             and id(x) not in b.invariant and len(x.shape) == 2:
         b.need(x)
-        name = f"g_{y.name}_{len(b.deferred)}"  # a copy: g's buffer may be updated in place later
-        b.code.add(f"{name} = {g}.copy()  # d{y.name} = sum over t of {x.name}^T g: after the loop")
+        name = f"g_{y.name}_{len(b.deferred)}"  # copied by ``source`` if g's array is written later
+        b.code.add(f"{name} = {g}  # d{y.name} = sum over t of {x.name}^T g: after the loop")
         b.deferred.append((y, x, name))
     elif y.requires_grad:
         b.accumulate(y, f"dot({b.need(x)}.T, {g})")

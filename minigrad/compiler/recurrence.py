@@ -251,7 +251,8 @@ class ScanProgram(Program):
         self.n_ys = len(self.ys_values)
         #: memory for the saved values and the deferred products' adjoints, reused across calls
         self.saved_space = Workspace([(v.shape, v.dtype) for v in self.stored()])
-        self.adjoint_space = Workspace([(_g_shape(y, x), y.dtype) for y, x, _ in self.deferred])
+        self.adjoint_space = Workspace([(_g_shape(y, x), y.dtype) for j, (y, x, _) in enumerate(self.deferred)
+                                        if j not in self.g_is_dx])
 
     def bind(self, mod: Any) -> None:
         super().bind(mod)
@@ -299,6 +300,16 @@ class ScanProgram(Program):
         loop, as C-ordered arrays (BLAS multiplies by a C-ordered ``W^T`` up to 2x faster than by the
         transposed view at B = 16)."""
         return [op.out for op in self.graph.ops if id(op.out) in self.hoisted]
+
+    @functools.cached_property
+    def g_is_dx(self) -> dict[int, Value]:
+        """Deferred products whose per-step adjoint g is the very array the step returns as some x's
+        gradient (an LSTM's gates: d(gx + h W^T) is both): their after-loop product reads ``dX``, with
+        no (T, ...) buffer of g and no copy per step."""
+        xs = self.graph.args[:self.n_xs]
+        adj = {id(v): f"d_{v.name}" for v in self.returned}
+        return {j: x for j, (_, _, g) in enumerate(self.deferred) for x in xs
+                if id(x) in adj and self.same_array(g, adj[id(x)])}
 
     # both read the graph as ``plan`` left it: first used by ``backward_options``, after planning
     @functools.cached_property
@@ -420,8 +431,9 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
             lines.append(f"    d_{v.name} = r[{k}]")
     n = len(p.returned)
     for j, (y, x, _) in enumerate(p.deferred):
-        lines += [f"    g{n + j} = r[{n + j}]",
-                  *_each(_g_shape(y, x), dims, f"G{j}[t, {{i}}] = g{n + j}[{{i}}]")]
+        if j not in p.g_is_dx:
+            lines += [f"    g{n + j} = r[{n + j}]",
+                      *_each(_g_shape(y, x), dims, f"G{j}[t, {{i}}] = g{n + j}[{{i}}]")]
     done = _after_loop(p, dims, lines, x_ids)
     lines += [f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})"
               for v in wanted if v.kind == "capture" and id(v) not in done]
@@ -430,7 +442,7 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
     params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
               *[f"V_{v.name}" for v in once], *_weights(p),
               *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry],
-              *[f"G{j}" for j in range(len(p.deferred))]]
+              *[f"G{j}" for j in range(len(p.deferred)) if j not in p.g_is_dx]]
     return _function("scan_backward", params, lines, dims)
 
 
@@ -472,8 +484,9 @@ def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -
     for j, (y, x, _) in enumerate(p.deferred):
         rows = f"T * {dims.int(x.shape[0])}"
         src = f"X_{x.name}" if id(x) in x_ids else f"S_{x.name}"
+        g = f"dX_{p.g_is_dx[j].name}" if j in p.g_is_dx else f"G{j}"
         prod = (f"dot({src}.reshape({rows}, {dims.int(x.shape[1])}).T, "
-                f"G{j}.reshape({rows}, {dims.int(y.shape[1])}))")
+                f"{g}.reshape({rows}, {dims.int(y.shape[1])}))")
         if id(y) in post.adj:
             lines.append(f"d_{y.name} = d_{y.name} + {prod}")
         else:

@@ -216,3 +216,21 @@ def test_a_base_read_whole_and_through_a_full_slice_gets_both_adjoints() -> None
     rng = np.random.default_rng(11)
     compare(lambda x, y: (x[:, 0:3] * y).tanh() + x.exp() * 2, leaves(rng, [(2, 3), (2, 3)], "float64"),
             "float64")
+
+
+def test_aliases_follow_rebindings_and_writes_of_generated_code() -> None:
+    """The analysis that drops a deferred product's copy: ``a = b`` shares b's array, a write into any
+    name of that array (``x[..] +=``, ``x +=``, a loop's argument, a block) makes the copy needed."""
+    from minigrad.compiler import aliases
+
+    lines = ["    r_x = np.empty((n0,), f32)", "    d_x = r_x", "    d_y = d_x  # a comment",
+             "    g = d_y", "    d_z = dot(g, w)"]
+    assert aliases.holds(lines)["g"] == aliases.holds(lines)["r_x"] != aliases.holds(lines)["d_z"]
+    assert not aliases.written_after(lines, 3, "d_y")
+    for later in ["    r_x[0:2] += d_z", "    d_x += 1.0", "    loop_b1(n0, w, r_x)", "    d_x[t, i0] = 2.0",
+                  "        r_x[i0] = 0.0"]:
+        assert aliases.written_after([*lines, later], 3, "d_y"), later
+    for later in ["    d_x = d_x + d_z", "    loop_b1(n0, w, d_z)", "    r_x2 = np.empty((n0,), f32)"]:
+        assert not aliases.written_after([*lines, later], 3, "d_y"), later  # a rebinding is no write
+    assert aliases.written_after([*lines, "    d_x = d_z", "    d_z += 1.0"], 3, "d_y") is False
+    assert aliases.written_after([*lines, "    d_w = d_x", "    d_w[0] = 1.0"], 3, "d_y")

@@ -387,6 +387,21 @@ def test_the_layers_share_one_generated_module() -> None:
     assert len(new) <= 3
 
 
+@pytest.mark.parametrize("kind,kept", [("LSTM", 0), ("RNN", 0), ("GRU", 1)])
+def test_a_recurrent_products_adjoint_that_is_dx_is_read_from_dx(kind, kept) -> None:
+    """The LSTM's and RNN's d(gx + h W^T) is also their dX: the weight gradient after the loop reads
+    dX (no G buffer, no per-step copy); the GRU's h W_hh^T + b_hh has an adjoint of its own."""
+    a, b = layer_pair(kind, "float64")
+    x = mg.tensor(np.random.default_rng(5).standard_normal((9, 2, 3)), requires_grad=True)
+    got, want = (grads_of(lambda m=m: m(x), [*m.parameters(), x]) for m in (b, a))
+    for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        assert rel(g, w) <= 1e-12
+    scan = next(iter(b._compiled.values())).compiled
+    prog = next(reversed(scan.programs.entries.values()))  # the one program of the layer
+    assert len(prog.adjoint_space.specs) == kept and len(prog.g_is_dx) == len(prog.deferred) - kept
+    assert ("G0.reshape" in prog.source) == bool(kept) and ".copy()  # d" not in prog.source
+
+
 @pytest.mark.parametrize("k2", [None, 10])
 def test_truncated_bptt_on_a_compiled_layer_equals_eager(k2) -> None:
     trained = []
