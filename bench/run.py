@@ -32,6 +32,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -384,12 +385,33 @@ def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
     rep.add()
 
 
-def bench_scaling_compiled(args: argparse.Namespace, rep: Report) -> None:
-    """The same sweep for the compiled layer (``compile=True``), T up to 8000. Its saved arrays are
-    allocated inside Numba, which tracemalloc does not see, so memory is the bytes the scan node holds
-    for its backward (the per-step buffers), against the NumPy BPTT's saved arrays."""
-    import minigrad as mg
+def _compiled_step_parts(layer: Any, X: Any, Y: Any, reps: int) -> tuple[float, float, int]:
+    """(forward s, backward s, bytes the scan node holds for its backward) of a compiled layer's train
+    step: medians over ``reps`` runs after one that compiles."""
     from minigrad.autograd import toposort
+    from minigrad.nn import functional as F
+
+    tf, tb, held = [], [], 0
+    for _ in range(reps + 1):
+        for q in layer.parameters():
+            q.grad = None
+        t0 = time.perf_counter()
+        loss = F.mse_loss(layer(X)[0], Y)
+        t1 = time.perf_counter()
+        node = next(n for n in toposort(loss.node) if n.name == "compiled scan")
+        held = sum(a.nbytes for a in node.saved)
+        loss.backward()
+        tf.append(t1 - t0)
+        tb.append(time.perf_counter() - t1)
+    return statistics.median(tf[1:]), statistics.median(tb[1:]), held
+
+
+def bench_scaling_compiled(args: argparse.Namespace, rep: Report) -> None:
+    """The same sweep for the compiled layer (``compile=True``), T up to 8000, and with
+    ``recompute=True`` (only the state saved per step; the backward reruns each step's forward). Its
+    saved arrays are allocated inside Numba, which tracemalloc does not see, so memory is the bytes the
+    scan node holds for its backward (the per-step buffers), against the NumPy BPTT's saved arrays."""
+    import minigrad as mg
 
     Ts = [250, 1000, 4000] if args.quick else [250, 500, 1000, 2000, 4000, 8000]
     In, H, B = 16, 32, 4
@@ -398,30 +420,24 @@ def bench_scaling_compiled(args: argparse.Namespace, rep: Report) -> None:
         x, y, p = problems.make_problem("lstm", In, H, B, T, "float32")
         layer = mg_loop.make_rnn_layer("lstm", p, compile=True)
         X, Y = mg.tensor(x), mg.tensor(y)
-        tf, tb = [], []
-        for _ in range(max(args.reps, 5) + 1):  # the first run compiles
-            for q in layer.parameters():
-                q.grad = None
-            t0 = time.perf_counter()
-            d = layer(X)[0] - Y
-            loss = (d * d).mean()
-            t1 = time.perf_counter()
-            node = next(n for n in toposort(loss.node) if n.name == "compiled scan")
-            held = sum(a.nbytes for a in node.saved)
-            loss.backward()
-            tf.append(t1 - t0)
-            tb.append(time.perf_counter() - t1)
-        f, b = statistics.median(tf[1:]), statistics.median(tb[1:])
+        f, b, held = _compiled_step_parts(layer, X, Y, max(args.reps, 5))
+        layer.recompute = True
+        _, b_rc, held_rc = _compiled_step_parts(layer, X, Y, max(args.reps, 5))
         if base is None:
             base = (T, b)
         lin = (b / base[1]) / (T / base[0])
         ref = 7 * B * H * T * 4  # the NumPy BPTT keeps gates (4H), c, tanh c and h per step
         rows.append([str(T), _fmt_ms(f), _fmt_ms(b), f"{b / T * 1e6:.1f}", f"{lin:.2f}",
-                     f"{held / 2**20:.2f}", f"{held / T / 1024:.2f}", f"{held / ref:.2f}"])
+                     f"{held / 2**20:.2f}", f"{held / T / 1024:.2f}", f"{held / ref:.2f}",
+                     _fmt_ms(b_rc), f"{held_rc / 2**20:.2f}"])
     rep.add(f"### T-scaling: LSTM (I, H, B) = ({In}, {H}, {B}), float32, rnn.LSTM(compile=True)")
     rep.add()
+    rep.add("recompute: the same layer with `layer.recompute = True` (the state saved per step, each "
+            "step's forward run again in the backward).")
+    rep.add()
     rep.add(_table(["T", "forward ms", "backward ms", "backward us/step", "vs linear", "saved MiB",
-                    "saved KiB/step", "saved / NumPy BPTT's"], rows))
+                    "saved KiB/step", "saved / NumPy BPTT's", "recompute: backward ms",
+                    "recompute: saved MiB"], rows))
     rep.add()
 
 

@@ -65,6 +65,10 @@ class Recurrent(Module):
     state_is_tensor: bool = False
     #: names of the state tensors in messages (LSTM: h0, c0)
     state_names: tuple[str, ...] | None = None
+    #: compiled layers: True keeps only the state of every step for the backward, which runs each
+    #: step's forward again (``minigrad.compile_scan(..., recompute=True)``): an LSTM saves 2 arrays of
+    #: (B, H) per step instead of 7, for about one more forward pass of time
+    recompute: bool = False
 
     def __init__(self, cell_fn: Callable[[int], Cell], input_size: int, num_layers: int = 1,
                  bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0, *,
@@ -91,7 +95,7 @@ class Recurrent(Module):
         if compile is not None and not isinstance(compile, bool):
             raise TypeError(f"{owner}: compile must be True, False or None, got {compile!r}")
         self.compile = compile
-        self._compiled: dict[tuple[int, str], Any] = {}  # (id(cell), "scan" | "step") -> compiled
+        self._compiled: dict[tuple[int, str], Any] = {}  # (id(cell), "scan[+recompute]" | "step") -> it
         self._build_cells(cell_fn, owner)
         self.scope_name = name or (type(self).__name__ if type(self) is not Recurrent
                                    else type(self.cell(0)).__name__)
@@ -334,12 +338,12 @@ class Recurrent(Module):
 
     def _cannot_compile(self, cell: Cell) -> bool:
         """Whether compiling this cell failed already (it then runs eagerly, warned once)."""
-        return any(self._compiled[id(cell), k].failed for k in ("scan", "step")
+        return any(self._compiled[id(cell), k].failed for k in ("scan", "scan+recompute", "step")
                    if (id(cell), k) in self._compiled)
 
     def _guarded(self, cell: Cell, kind: str, make: Callable[[], Any], eager: Callable[..., Any]) -> _Guarded:
-        """The cell's compiled ``kind`` ("scan" or "step"), made by ``make()`` on first use and again when
-        a parameter of the cell was replaced (a new trace)."""
+        """The cell's compiled ``kind`` ("scan", "scan+recompute" or "step"), made by ``make()`` on first
+        use and again when a parameter of the cell was replaced (a new trace)."""
         params = [id(q) for q in cell.parameters()]
         got = self._compiled.get((id(cell), kind))
         if got is None or got.params != params:
@@ -360,7 +364,9 @@ class Recurrent(Module):
         (after one warning) when the cell cannot be compiled. Drawings unroll it into the steps
         ``t0 ...`` (``mg.unroll``)."""
         pre = _Projection(cell) if cell.hoists_input() else None
-        got = self._guarded(cell, "scan", lambda: mg.compile_scan(_ScanBody(self, cell, step), pre), step)
+        rc = bool(self.recompute)
+        got = self._guarded(cell, "scan+recompute" if rc else "scan",
+                            lambda: mg.compile_scan(_ScanBody(self, cell, step), pre, recompute=rc), step)
         seq = (xs,) if mask is None else (xs, Tensor((np.arange(xs.shape[0])[:, None] < mask)[:, :, None]))
         _name_leaves(state, "initial state")
         try:

@@ -26,14 +26,17 @@ def compile(fn: Callable[..., Any]) -> Any:  # noqa: A001
     return Compiled(fn)
 
 
-def compile_scan(fn: Callable[..., Any], prologue: Callable[..., Any] | None = None) -> Any:
+def compile_scan(fn: Callable[..., Any], prologue: Callable[..., Any] | None = None, *,
+                 recompute: bool = False) -> Any:
     """``fn(carry, x) -> (carry, y)`` compiled as a whole recurrence, called as
     ``compile_scan(fn)(init, xs, reverse=False) -> (carry_T, ys)`` (see ``minigrad.compiler.recurrence``).
     ``prologue(xs) -> xs'``: the input-only part, run once on the whole sequence before the loop (an
-    input projection: one product over all T*B rows) and compiled into the same node."""
+    input projection: one product over all T*B rows) and compiled into the same node.
+    ``recompute=True`` keeps only the carry of every step for the backward, which runs each step's
+    forward again (JAX's ``jax.checkpoint`` on the body): less memory, about one more forward of time."""
     from .recurrence import Scan
 
-    return Scan(fn, prologue=prologue)
+    return Scan(fn, prologue=prologue, recompute=recompute)
 
 
 def unroll(node: Any, seeds: Any = None) -> Any:

@@ -241,9 +241,11 @@ class ScanProgram(Program):
 
     jit_all = True
 
-    def __init__(self, body: _Body, flat: list[Tensor], names: list[str]) -> None:
+    def __init__(self, body: _Body, flat: list[Tensor], names: list[str], recompute: bool = False) -> None:
         self.body = body
         self.n_xs, self.n_carry = body.n_xs, body.n_carry
+        #: keep only the carry per step; the backward loop runs each step's forward again
+        self.recompute = recompute
         super().__init__(body, tuple(flat), flat, names)
         g = self.graph
         self.carry_values = g.outputs[:self.n_carry]
@@ -278,6 +280,8 @@ class ScanProgram(Program):
         """Saved values kept per step in (T, ...) buffers: op results and the carry read by each step
         (an x is read from xs itself; weights, constants and what is made of them alone are the same
         at every step: ``invariant``)."""
+        if self.recompute:  # every carry the steps read: the backward recomputes the rest from it
+            return list(self.graph.args[self.n_xs:])
         carry = set(map(id, self.graph.args[self.n_xs:]))
         return [v for v in self.saved if (v.kind == "op" and id(v) not in self.invariant) or id(v) in carry]
 
@@ -358,6 +362,23 @@ def _function(name: str, params: list[str], lines: list[str], dims: Dims) -> str
     return f"def {name}({', '.join(params)}):\n" + "\n".join("    " + line for line in body)
 
 
+def _computed(p: ScanProgram, dims: Dims) -> list[str]:
+    """The weight-only values the step takes as made (``w.T``), made once before a loop (C-ordered)."""
+    computed = p.computed_by_caller()
+    head = ["# the weight-only values, once (C-ordered)"] if computed else []
+    return head + [f"{v.name} = np.ascontiguousarray({array_expr(v.op, dims)})" for v in computed]
+
+
+def _recomputed(p: ScanProgram, xs: list[Value], carry: list[Value]) -> list[str]:
+    """With ``recompute``: step t's forward run again from its saved carry (``rf``: what it saves)."""
+    if not p.recompute:
+        return []
+    args = [f"X_{v.name}[t]" for v in xs] + [f"S_{v.name}[t]" for v in carry] + _weights(p) + \
+        [v.name for v in p.computed_by_caller()]
+    return ["    # recomputation: step t's forward again, from the carry it read",
+            f"    rf = forward(dims, {', '.join(args)})"]
+
+
 def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
     """``scan_forward(dims, reverse, xs..., carry..., weights..., saved buffers...)`` -> (carry_T...,
     ys..., kept once...): the (T, ...) buffers of the saved values come from the caller
@@ -371,17 +392,17 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
              f"T = {x0}.shape[0]"]
     lines += [f"Y{j} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
               for j, v in enumerate(ys)]
-    computed = p.computed_by_caller()
-    if computed:
-        lines.append("# the weight-only values, once (C-ordered)")
-    lines += [f"{v.name} = np.ascontiguousarray({array_expr(v.op, dims)})" for v in computed]
+    lines += _computed(p, dims)
     args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _weights(p) + \
-        [v.name for v in computed] + [f"S_{name}[t]" for name in p.given]
+        [v.name for v in p.computed_by_caller()] + [f"S_{name}[t]" for name in p.given]
     lines += ["for k in range(T):",
               "    t = T - 1 - k if reverse else k",
               f"    r = forward(dims, {', '.join(args)})"]
     for v in stored:
         if v.name in p.given:  # written in place by the step
+            continue
+        if p.recompute:  # the carry this step read (the forward does not return it then)
+            lines += _each(v.shape, dims, f"S_{v.name}[t, {{i}}] = {v.name}[{{i}}]")
             continue
         lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",
                   *_each(v.shape, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
@@ -418,9 +439,14 @@ def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Valu
             lines.append(f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
     lines += [f"d_{v.name} = dT_{v.name}" for v in carry]
     saved = [f"X_{v.name}[t]" if id(v) in x_ids else f"S_{v.name}[t]" if id(v) in stored_ids else
-             f"V_{v.name}" if v in once else v.name for v in p.saved]
+             f"V_{v.name}" if v in once else
+             f"rf[{len(g.outputs) + k}]" if v.kind == "op" and id(v) not in p.invariant else v.name
+             for k, v in enumerate(p.saved)]
+    if p.recompute:
+        lines += _computed(p, dims)
     lines += ["for k in range(T):",
               "    t = k if reverse else T - 1 - k",
+              *_recomputed(p, xs, carry),
               *_seeds(p, dims, carry, saved)]
     for k, v in enumerate(p.returned):
         if id(v) in x_ids:
@@ -514,12 +540,14 @@ class Scan:
     ``scan(init, xs, reverse=False, t0=0) -> (carry_T, ys)``."""
 
     def __init__(self, fn: Callable[..., Any], names: tuple[str, ...] | None = None,
-                 prologue: Callable[..., Any] | None = None) -> None:
+                 prologue: Callable[..., Any] | None = None, recompute: bool = False) -> None:
         if not callable(fn):
             raise TypeError(f"compile_scan: expected a callable, got {type(fn).__name__}")
         if prologue is not None and not callable(prologue):
             raise TypeError(f"compile_scan: prologue must be callable, got {type(prologue).__name__}")
-        self.fn, self.names, self.prologue = fn, names, prologue
+        if not isinstance(recompute, bool):
+            raise TypeError(f"compile_scan: recompute must be True or False, got {recompute!r}")
+        self.fn, self.names, self.prologue, self.recompute = fn, names, prologue, recompute
         self.programs = ProgramCache()
         self.prologues = ProgramCache()
         functools.update_wrapper(self, fn, updated=())
@@ -554,7 +582,8 @@ class Scan:
         flat = [*[Tensor(np.ascontiguousarray(x.data[0]) if pre is None or pre.passed[k] is not None
                          else np.ones(s[1:], d)) for k, (x, (s, d)) in enumerate(zip(seq, specs))],
                 *[Tensor(np.ascontiguousarray(c.data)) for c in carry]]
-        return ScanProgram(body, flat, self._names(len(seq), x_tensor, len(carry), carry_tensor))
+        names = self._names(len(seq), x_tensor, len(carry), carry_tensor)
+        return ScanProgram(body, flat, names, self.recompute)
 
     def _names(self, n_xs: int, x_tensor: bool, n_carry: int, carry_tensor: bool) -> list[str]:
         """Variable names in the generated code: fn's own parameter names (``state_0``, ``gx``)."""
