@@ -36,22 +36,23 @@ class Workspace:
         self.keep = keep
         self.slabs: list[np.ndarray] = []
         self.firsts: list[int] = []  # per slab: the offset of its first 64-byte aligned byte
-        self.layouts: dict[int, tuple[list[tuple[int, ...]], int]] = {}  # T -> (offsets, bytes)
+        self.layouts: dict[int | None, tuple[list, int]] = {}  # T -> ([(shape, dtype, offset)], bytes)
 
-    def buffers(self, T: int) -> list[np.ndarray]:
-        """One uninitialised C-ordered (T, *shape) array per spec, all views of one slab."""
+    def buffers(self, T: int | None) -> list[np.ndarray]:
+        """One uninitialised C-ordered (T, *shape) array per spec (``shape`` itself for T None), all
+        views of one slab."""
         layout = self.layouts.get(T)
         if layout is None:
+            shapes = [shape if T is None else (T, *shape) for shape, _ in self.specs]
             starts, end = [], 0
-            for shape, dt in self.specs:
+            for shape, (_, dt) in zip(shapes, self.specs):
                 starts.append(end)
-                end += -(-T * math.prod(shape) * dt.itemsize // ALIGN) * ALIGN
-            layout = self.layouts[T] = (starts, end + ALIGN)
-        starts, nbytes = layout
+                end += -(-math.prod(shape) * dt.itemsize // ALIGN) * ALIGN
+            layout = self.layouts[T] = (list(zip(shapes, [dt for _, dt in self.specs], starts)), end + ALIGN)
+        views, nbytes = layout
         with _LOCK:  # the slab is taken once a view of it exists: make them before letting go
             slab, first = self._slab(nbytes)
-            return [np.ndarray((T, *shape), dt, slab, first + a)
-                    for (shape, dt), a in zip(self.specs, starts)]
+            return [np.ndarray(shape, dt, slab, first + a) for shape, dt, a in views]
 
     def _slab(self, nbytes: int) -> tuple[np.ndarray, int]:
         slabs = self.slabs

@@ -199,6 +199,9 @@ def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
 def expand_dims(x: Tensor, axis: int | Sequence[int]) -> Tensor:
     """New axes of size 1 at ``axis`` (an int or a tuple, positions in the result, as NumPy's;
     ``Tensor.unsqueeze(dim)``)."""
+    if type(axis) is int and -x.ndim - 1 <= axis <= x.ndim:  # one axis (unsqueeze): the shape directly
+        a = axis % (x.ndim + 1)
+        return Reshape.apply(x, shape=(*x.shape[:a], 1, *x.shape[a:]))
     n = x.ndim + (1 if isinstance(axis, (int, np.integer)) else len(tuple(axis)))
     try:
         new = set(normalize_axis(axis, n, "expand_dims"))
