@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _state
 from ..function import Function
 from ..ops.broadcast import ShapeError
 from ..tensor import Tensor
@@ -70,10 +71,10 @@ class SquaredError(Function):
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """(x - y)^2 elementwise, reduced by ``reduction`` (one node for "mean" and "sum")."""
     x, y = _pair("mse_loss", input, target, reduction)
-    if reduction != "none":
+    if reduction != "none" and _state.tracer is None:  # a compiler's trace sees the primitive ops
         return SquaredError.apply(x, y, mean=reduction == "mean")
     d = x - y
-    return d * d
+    return A.reduce(d * d, reduction)
 
 
 def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:

@@ -352,3 +352,10 @@ def test_gradcheck_sequential_mlp(rng):
     t = np.array([1, 0])
     params = list(mlp.parameters())
     assert mg.gradcheck(lambda a, *ps: F.cross_entropy(mlp(a), t), [x, *params])
+
+
+def test_mse_loss_inside_a_compiled_function_traces_its_primitive_ops():
+    x = mg.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    assert mg.compile(lambda a, b: F.mse_loss(a, b, reduction="none"))(x, mg.zeros(3, 4)).shape == (3, 4)
+    with pytest.raises(mg.CompileError, match="'mean' makes a 0-d value"):  # the compiler's own advice
+        mg.compile(lambda a, b: F.mse_loss(a, b))(x, mg.zeros(3, 4))
