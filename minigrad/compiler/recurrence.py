@@ -280,8 +280,10 @@ class ScanProgram(Program):
         """Saved values kept per step in (T, ...) buffers: op results and the carry read by each step
         (an x is read from xs itself; weights, constants and what is made of them alone are the same
         at every step: ``invariant``)."""
-        if self.recompute:  # every carry the steps read: the backward recomputes the rest from it
-            return list(self.graph.args[self.n_xs:])
+        if self.recompute:  # every carry the steps read (the backward recomputes the rest from it),
+            # and a recurrent product's operand made in the step (``(r * h) @ W^T``): read after the loop
+            made = {id(x): x for _, x, _ in self.deferred if x.kind == "op" and id(x) not in self.invariant}
+            return [*self.graph.args[self.n_xs:], *made.values()]
         carry = set(map(id, self.graph.args[self.n_xs:]))
         return [v for v in self.saved if (v.kind == "op" and id(v) not in self.invariant) or id(v) in carry]
 
@@ -374,7 +376,7 @@ def _recomputed(p: ScanProgram, xs: list[Value], carry: list[Value]) -> list[str
     if not p.recompute:
         return []
     args = [f"X_{v.name}[t]" for v in xs] + [f"S_{v.name}[t]" for v in carry] + _weights(p) + \
-        [v.name for v in p.computed_by_caller()]
+        [v.name for v in p.computed_by_caller()] + [f"S_{name}[t]" for name in p.given]
     return ["    # recomputation: step t's forward again, from the carry it read",
             f"    rf = forward(dims, {', '.join(args)})"]
 
@@ -401,7 +403,7 @@ def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
     for v in stored:
         if v.name in p.given:  # written in place by the step
             continue
-        if p.recompute:  # the carry this step read (the forward does not return it then)
+        if v.kind == "arg":  # the carry this step read (not among what it saves, with recompute)
             lines += _each(v.shape, dims, f"S_{v.name}[t, {{i}}] = {v.name}[{{i}}]")
             continue
         lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",

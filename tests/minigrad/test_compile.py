@@ -234,3 +234,10 @@ def test_aliases_follow_rebindings_and_writes_of_generated_code() -> None:
         assert not aliases.written_after([*lines, later], 3, "d_y"), later  # a rebinding is no write
     assert aliases.written_after([*lines, "    d_x = d_z", "    d_z += 1.0"], 3, "d_y") is False
     assert aliases.written_after([*lines, "    d_w = d_x", "    d_w[0] = 1.0"], 3, "d_y")
+    # views share memory with their base both ways (found in review: a transposed g, its base scattered)
+    view = ["    r_a = np.empty((n0, n1), f32)", "    d_b = r_a", "    d_c = d_b.T", "    g = d_c"]
+    assert aliases.written_after([*view, "    d_b[0:2] += d_z"], 3, "d_c")
+    assert aliases.written_after([*lines, "    d_v = np.ascontiguousarray(r_x).reshape((n0, 1))",
+                                  "    d_v[0] += 1.0"], 3, "d_y")
+    assert not aliases.written_after([*view, "    d_e = d_b.copy()", "    d_e[0] += 1.0"], 3, "d_c")
+    assert aliases.holds(view)["g"] != aliases.holds(view)["r_a"]  # overlapping, not one array

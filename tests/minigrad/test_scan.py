@@ -391,6 +391,47 @@ def test_recompute_saves_only_the_state_and_gives_the_same_bits(kind, lengths) -
         mg.compile_scan(lambda h, x: (h, h), recompute="yes")
 
 
+def _view_written_later(h, x):  # g = d(h W^T) is a transposed view of a buffer scattered into later
+    r_ = x.T
+    k = (r_[0:2] * 2.0).sum(axis=0, keepdims=True)
+    z = ((h @ _W.T).T + r_ + k).tanh()
+    return z.T, z.T
+
+
+def _made_operand(h, x):  # the recurrent product's left operand is made in the step
+    z = ((h * x.sigmoid()) @ _W.T).tanh()
+    return z, z
+
+
+_W = param(np.random.default_rng(10), 4, 4)
+
+
+@pytest.mark.parametrize("fn", [_view_written_later, _made_operand])
+@pytest.mark.parametrize("recompute", [False, True])
+def test_recurrent_products_whose_adjoint_is_a_view_or_whose_operand_is_made_in_the_step(fn, recompute):
+    """Found in review: g returned without a copy while a view of its buffer was written later (wrong
+    dW), and recompute without a buffer for an operand made in the step (a NameError)."""
+    rng = np.random.default_rng(11)
+    xs, h0 = param(rng, 5, 2, 4), param(rng, 2, 4)
+    got = grads_of(lambda: mg.compile_scan(fn, recompute=recompute)(h0, xs), [xs, h0, _W])
+    want = grads_of(lambda: eager_scan(fn, h0, xs), [xs, h0, _W])
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert rel(a, e) <= 1e-12
+
+
+@pytest.mark.parametrize("cell", sorted(rnn.CELLS))
+def test_every_registered_cell_recomputes_bit_for_bit(cell) -> None:
+    x = mg.tensor(np.random.default_rng(12).standard_normal((6, 3, 3)), requires_grad=True)
+    runs = []
+    for recompute in (False, True):
+        m = rnn.make_rnn(cell, 3, 4, rng=np.random.default_rng(13), dtype="float64", compile=True,
+                         batch_first=False, bidirectional=True)
+        m.recompute = recompute
+        runs.append(run_layer(m, x, lengths=[6, 2, 4]))
+    for a, b in zip(*runs):
+        assert np.array_equal(a, b)
+
+
 def test_step_hooks_run_the_per_step_graph() -> None:
     a, b = layer_pair("GRU", "float64")
     x = mg.tensor(np.random.default_rng(4).standard_normal((6, 2, 3)), dtype="float64")
