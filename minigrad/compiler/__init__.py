@@ -32,8 +32,9 @@ def compile_scan(fn: Callable[..., Any], prologue: Callable[..., Any] | None = N
     ``compile_scan(fn)(init, xs, reverse=False) -> (carry_T, ys)`` (see ``minigrad.compiler.recurrence``).
     ``prologue(xs) -> xs'``: the input-only part, run once on the whole sequence before the loop (an
     input projection: one product over all T*B rows) and compiled into the same node.
-    ``recompute=True`` keeps only the carry of every step for the backward, which runs each step's
-    forward again (JAX's ``jax.checkpoint`` on the body): less memory, about one more forward of time."""
+    ``recompute=True`` keeps only the carry of every step for the backward (and the left operand of a
+    recurrent product made inside the step, ``(r * h) @ W^T``), which runs each step's forward again
+    (JAX's ``jax.checkpoint`` on the body): less memory, about one more forward of time."""
     from .recurrence import Scan
 
     return Scan(fn, prologue=prologue, recompute=recompute)
