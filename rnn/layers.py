@@ -43,7 +43,7 @@ class _TorchLayer(Recurrent):
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         for k, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False), ("compile", None)):
+                           ("bidirectional", False), ("compile", None), ("recompute", False)):
             if getattr(self, k) != default:
                 s += f", {k}={getattr(self, k)}"
         return s

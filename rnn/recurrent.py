@@ -159,7 +159,7 @@ class Recurrent(Module):
     def extra_repr(self) -> str:
         s = f"{self.input_size}"
         for k, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False), ("compile", None)):
+                           ("bidirectional", False), ("compile", None), ("recompute", False)):
             if getattr(self, k) != default:
                 s += f", {k}={getattr(self, k)}"
         return s

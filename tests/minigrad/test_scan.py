@@ -374,6 +374,7 @@ def test_recompute_saves_only_the_state_and_gives_the_same_bits(kind, lengths) -
     computes the same values, so every output and gradient is bit-identical, with fewer saved arrays."""
     a, b = layer_pair(kind, "float64", num_layers=2, bidirectional=True)
     b.recompute = True
+    assert "recompute=True" in repr(b) and "recompute" not in repr(a)
     x = mg.tensor(np.random.default_rng(4).standard_normal((5, 3, 3)), requires_grad=True)
     got = run_layer(b, x, lengths=lengths)
     a.compile = True
