@@ -22,6 +22,9 @@ program of its own (``minigrad.compile``'s) inside the same node: the part of a 
 inputs alone (an input projection: ONE product over all T*B rows, ``dW_ih = X^T dP`` ONE product in
 its backward), so the outer graph holds no node of it. An x that ``pre`` returns unchanged (a mask)
 goes to the loop as it is.
+
+Here: the node (``ScanCall``), the program (``ScanProgram``) and ``Scan``; the loops' source is
+``scan_source``, the prologue ``prologue``.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ import numpy as np
 from .. import _state
 from ..function import Function, Node
 from ..tensor import Tensor
-from .api import Program, ProgramCache, arg_names
-from .codegen import Dims, array_expr, dtype_name
-from .derive import Backward
+from .api import Program, ProgramCache
+from .codegen import Dims
 from .fuse import Region
 from .ir import CompileError, Value
+from .prologue import Prologue, plain
+from .scan_source import backward_loop, forward_loop, g_shape
 from .workspace import Workspace
 
 #: array ops whose backward needs no forward value, so it can run once after the loop (``hoisted``)
@@ -58,7 +62,7 @@ class ScanCall(Function):
     def forward(ctx: Node, *arrays: np.ndarray, program: ScanProgram, pre: Prologue | None, reverse: bool,
                 t0: int) -> tuple[np.ndarray, ...]:
         p = program
-        xs, ctx.pre_saved, rest, res = _forward(p, pre, tuple(_plain(a) for a in arrays), reverse)
+        xs, ctx.pre_saved, rest, res = _forward(p, pre, tuple(plain(a) for a in arrays), reverse)
         n = p.n_carry + p.n_ys
         ctx.program, ctx.pre, ctx.reverse, ctx.t0 = p, pre, reverse, t0  # t0: step 0's index (mg.unroll)
         ctx.xs, ctx.invariant, ctx.saved = xs, rest, res[n:]
@@ -69,7 +73,7 @@ class ScanCall(Function):
     def backward(ctx: Node, grads: list[np.ndarray | None]) -> tuple[np.ndarray | None, ...]:
         p: ScanProgram = ctx.program
         outs = [*p.carry_values, *p.ys_values]
-        gs = [np.zeros(shape, v.dtype) if g is None else _plain(g)
+        gs = [np.zeros(shape, v.dtype) if g is None else plain(g)
               for g, v, shape in zip(grads, outs, ctx.shapes)]
         bufs = p.adjoint_space.buffers(ctx.xs[0].shape[0])
         got = p.scan_backward(p.dims, ctx.reverse, *ctx.xs, *ctx.saved, *ctx.invariant, *p.const_arrays,
@@ -86,98 +90,6 @@ class ScanCall(Function):
         return tuple(g if need else None for g, need in zip(out, ctx.needs_input_grad))
 
 
-class _PrologueFn:
-    """``pre(xs) -> xs'`` as a flat function of the raw xs returning only the xs' it computes; ``passed``
-    says, per x', which raw x it is when ``pre`` returned one unchanged (else None)."""
-
-    def __init__(self, fn: Callable[..., Any], n_xs: int, x_tensor: bool) -> None:
-        self.fn, self.n_xs, self.x_tensor = fn, n_xs, x_tensor
-        self.passed: list[int | None] = []
-        functools.update_wrapper(self, fn, updated=())
-
-    def __call__(self, *xs: Tensor) -> tuple[Tensor, ...]:
-        res = self.fn(xs[0] if self.x_tensor else tuple(xs))
-        res = (res,) if isinstance(res, Tensor) else res
-        if not (isinstance(res, (tuple, list)) and len(res) == self.n_xs
-                and all(isinstance(t, Tensor) for t in res)):
-            raise CompileError(f"compile_scan: prologue(xs) must return xs' like xs ({self.n_xs} "
-                               f"tensor(s)), got {type(res).__name__}")
-        self.passed = [next((i for i, x in enumerate(xs) if x is r), None) for r in res]
-        made = tuple(r for r, k in zip(res, self.passed) if k is None)
-        if not made:
-            raise CompileError("compile_scan: the prologue returned its inputs unchanged (nothing to do)")
-        return made
-
-
-class _PrologueProgram(Program):
-    """A prologue's compiled program: the arrays its products and fused loops write (the projection,
-    then plus its bias: a whole sequence each) are given by the caller, from a ``Workspace``: allocated
-    fresh, each was megabytes of new pages at every call (measured: 0.6 ms of a long LSTM step's 6,
-    in page faults and in returning the memory)."""
-
-    def given_outputs(self, units: list, keep: set[int]) -> list[str]:
-        #: the values the fused loops store and the products, in the order ``forward`` takes them
-        self.written = [op.out for u in units for op in (u.ops if isinstance(u, Region) else [u.op])
-                        if (id(op.out) in keep if isinstance(u, Region) else op.kind == "matmul")]
-        self.space = Workspace([(v.shape, v.dtype) for v in self.written])
-        return [v.name for v in self.written]
-
-
-class Prologue:
-    """The prologue of a scan for one signature of the raw xs: a compiled ``Program`` run on the whole
-    sequence before the loop, its backward run after the backward loop (inside the scan's node)."""
-
-    def __init__(self, fn: Callable[..., Any], seq: tuple[Tensor, ...], x_tensor: bool) -> None:
-        self.fn = fn
-        flat_fn = _PrologueFn(fn, len(seq), x_tensor)
-        flat = [Tensor(np.ascontiguousarray(x.data)) for x in seq]
-        names = arg_names(fn, (flat[0] if x_tensor else tuple(flat),))
-        # an x that needs no gradient (the data) gets none: no dX = dP @ W product in the backward
-        constant = tuple(not x.requires_grad for x in seq)
-        self.program = _PrologueProgram(flat_fn, tuple(flat), flat, names, constant)
-        self.passed = flat_fn.passed
-        made = iter(self.program.graph.outputs)
-        #: per x' of the loop: the program's output that makes it, None for an x passed unchanged
-        self.made: list[Value | None] = [None if k is not None else next(made) for k in self.passed]
-        T = seq[0].shape[0]
-        for v in self.made:
-            if v is not None and (len(v.shape) < 2 or v.shape[0] != T):
-                raise CompileError(f"compile_scan: the prologue must return (T, ...) arrays with T = {T} "
-                                   f"and at least one more axis, got {v.name} of shape {v.shape}")
-        #: per x' of the loop: (shape, dtype) of the whole sequence
-        self.out_specs = [(seq[k].shape, seq[k].dtype) if k is not None else (v.shape, v.dtype)
-                          for k, v in zip(self.passed, self.made)]
-
-    def valid(self) -> bool:
-        return self.program.valid()
-
-    def forward(self, xs: tuple[np.ndarray, ...], caps: tuple[np.ndarray, ...]
-                ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """(xs' for the loop, what the backward reads)."""
-        p = self.program
-        given = p.space.buffers(None)  # views of a pooled slab
-        res = p.forward(p.dims, *xs, *caps, *p.const_arrays, *given)
-        n = len(p.graph.outputs)
-        made = iter(res[:n])
-        return tuple(xs[k] if k is not None else _plain(next(made)) for k in self.passed), tuple(res[n:])
-
-    def backward(self, saved: tuple[np.ndarray, ...], d_xs: list[np.ndarray | None]
-                 ) -> list[np.ndarray | None]:
-        """Gradients of the raw xs then of the prologue's captures, given those of xs'."""
-        p = self.program
-        out: list[np.ndarray | None] = [None] * (len(p.graph.args) + len(p.graph.captures))
-        seeds = []
-        for d, k, v in zip(d_xs, self.passed, self.made):
-            if k is not None:  # the same x may be passed on twice: its gradients add
-                out[k] = d if out[k] is None or d is None else out[k] + d
-            else:
-                seeds.append(np.zeros(v.shape, v.dtype) if d is None else d)
-        if p.backward is not None:
-            got = p.backward(p.dims, *saved, *seeds)
-            for j, i in enumerate(p.wanted):
-                out[i] = got[j] if out[i] is None else out[i] + got[j]
-        return out
-
 def _forward(p: ScanProgram, pre: Prologue | None, arrays: tuple[np.ndarray, ...], reverse: bool) -> tuple:
     """The prologue then ``scan_forward`` on the node's input arrays: (the loop's xs, what the
     prologue's backward reads, the loop's invariant arrays, ``scan_forward``'s result)."""
@@ -192,12 +104,6 @@ def _forward(p: ScanProgram, pre: Prologue | None, arrays: tuple[np.ndarray, ...
     res = p.scan_forward(p.dims, reverse, *xs, *carry, *rest, *p.const_arrays, *bufs)
     n = p.n_carry + p.n_ys
     return xs, saved, rest, (*res[:n], *bufs, *res[n:])
-
-
-def _plain(a: np.ndarray) -> np.ndarray:
-    """``a`` as a writeable C-contiguous array: the one array type the jitted loops are compiled for
-    (a read-only or strided argument would make Numba compile them again)."""
-    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
 
 
 class _Body:
@@ -253,7 +159,7 @@ class ScanProgram(Program):
         self.n_ys = len(self.ys_values)
         #: memory for the saved values and the deferred products' adjoints, reused across calls
         self.saved_space = Workspace([(v.shape, v.dtype) for v in self.stored()])
-        self.adjoint_space = Workspace([(_g_shape(y, x), y.dtype) for j, (y, x, _) in enumerate(self.deferred)
+        self.adjoint_space = Workspace([(g_shape(y, x), y.dtype) for j, (y, x, _) in enumerate(self.deferred)
                                         if j not in self.g_is_dx])
 
     def bind(self, mod: Any) -> None:
@@ -271,9 +177,9 @@ class ScanProgram(Program):
                 raise CompileError(f"compile_scan: fn must return a new carry like the old one: carry {k} "
                                    f"goes in as {v.shape} [{v.dtype}] and comes out as {new.shape} "
                                    f"[{new.dtype}]")
-        out = [_forward_loop(self, dims, xs, carry)]
+        out = [forward_loop(self, dims, xs, carry)]
         if self.wanted:
-            out.append(_backward_loop(self, dims, xs, carry))
+            out.append(backward_loop(self, dims, xs, carry))
         return out
 
     def stored(self) -> list[Value]:
@@ -338,194 +244,6 @@ class ScanProgram(Program):
             if all(id(v) in fixed for v in op.ins):
                 fixed.add(id(op.out))
         return fixed
-
-
-def _seq_shape(shape: tuple[int, ...], dims: Dims) -> str:
-    return "(T, " + ", ".join(dims.int(n) for n in shape) + ")"
-
-
-def _weights(p: ScanProgram) -> list[str]:
-    """The scan functions' parameters that are the same at every step: captures and array constants."""
-    g = p.graph
-    return [v.name for v in (*g.captures, *g.consts) if not v.is_scalar_const]
-
-
-def _each(shape: tuple[int, ...], dims: Dims, stmt: str, depth: int = 1) -> list[str]:
-    """``stmt`` (with ``{i}`` for the index) in loops over ``shape``: a copy or a sum as loops, which
-    Numba compiles several times faster than the same array expression."""
-    idx = ", ".join(f"i{k}" for k in range(len(shape)))
-    lines = ["    " * (depth + k) + f"for i{k} in range({dims.int(n)}):" for k, n in enumerate(shape)]
-    return [*lines, "    " * (depth + len(shape)) + stmt.format(i=idx)]
-
-
-def _function(name: str, params: list[str], lines: list[str], dims: Dims) -> str:
-    unpack = dims.unpack()
-    body = ([unpack] if unpack else []) + lines
-    return f"def {name}({', '.join(params)}):\n" + "\n".join("    " + line for line in body)
-
-
-def _computed(p: ScanProgram, dims: Dims) -> list[str]:
-    """The weight-only values the step takes as made (``w.T``), made once before a loop (C-ordered)."""
-    computed = p.computed_by_caller()
-    head = ["# the weight-only values, once (C-ordered)"] if computed else []
-    return head + [f"{v.name} = np.ascontiguousarray({array_expr(v.op, dims)})" for v in computed]
-
-
-def _recomputed(p: ScanProgram, xs: list[Value], carry: list[Value]) -> list[str]:
-    """With ``recompute``: step t's forward run again from its saved carry (``rf``: what it saves)."""
-    if not p.recompute:
-        return []
-    args = [f"X_{v.name}[t]" for v in xs] + [f"S_{v.name}[t]" for v in carry] + _weights(p) + \
-        [v.name for v in p.computed_by_caller()] + [f"S_{name}[t]" for name in p.given]
-    return ["    # recomputation: step t's forward again, from the carry it read",
-            f"    rf = forward(dims, {', '.join(args)})"]
-
-
-def _forward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
-    """``scan_forward(dims, reverse, xs..., carry..., weights..., saved buffers...)`` -> (carry_T...,
-    ys..., kept once...): the (T, ...) buffers of the saved values come from the caller
-    (``Workspace``), filled in place."""
-    g = p.graph
-    nout = len(g.outputs)
-    ys = [g.outputs[k] for k in p.body.y_source]
-    stored, once = p.stored(), p.kept_once()
-    x0 = f"X_{xs[0].name}"
-    lines = ["# the recurrence: the step's forward at every t, what the backward reads saved per step",
-             f"T = {x0}.shape[0]"]
-    lines += [f"Y{j} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})"
-              for j, v in enumerate(ys)]
-    lines += _computed(p, dims)
-    args = [f"X_{v.name}[t]" for v in xs] + [v.name for v in carry] + _weights(p) + \
-        [v.name for v in p.computed_by_caller()] + [f"S_{name}[t]" for name in p.given]
-    lines += ["for k in range(T):",
-              "    t = T - 1 - k if reverse else k",
-              f"    r = forward(dims, {', '.join(args)})"]
-    for v in stored:
-        if v.name in p.given:  # written in place by the step
-            continue
-        if v.kind == "arg":  # the carry this step read (not among what it saves, with recompute)
-            lines += _each(v.shape, dims, f"S_{v.name}[t, {{i}}] = {v.name}[{{i}}]")
-            continue
-        lines += [f"    a_{v.name} = r[{nout + p.saved.index(v)}]",
-                  *_each(v.shape, dims, f"S_{v.name}[t, {{i}}] = a_{v.name}[{{i}}]")]
-    lines += [f"    V_{v.name} = r[{nout + p.saved.index(v)}]" for v in once]
-    for j, k in enumerate(p.body.y_source):
-        lines += [f"    y{j} = r[{k}]", *_each(g.outputs[k].shape, dims, f"Y{j}[t, {{i}}] = y{j}[{{i}}]")]
-    lines += [f"    {v.name} = r[{k}]" for k, v in enumerate(carry)]
-    # a new carry written into a saved buffer (given) is a view of the workspace: returned, a copy
-    lines += [f"{v.name} = {v.name}.copy()" for v, new in zip(carry, g.outputs) if new.name in p.given]
-    rets = [v.name for v in carry] + [f"Y{j}" for j in range(len(ys))] + [f"V_{v.name}" for v in once]
-    lines.append(f"return {', '.join(rets)},")
-    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[v.name for v in carry], *_weights(p),
-              *[f"S_{v.name}" for v in stored]]
-    return _function("scan_forward", params, lines, dims)
-
-
-def _backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value]) -> str:
-    """``scan_backward(dims, reverse, xs..., saved..., weights..., d_ys..., d_carry_T..., G...)`` -> the
-    gradients of the wanted inputs (xs, initial carry, weights), in ``Program.wanted`` order; ``G``:
-    (T, ...) buffers for the deferred products' adjoints, from the caller (``Workspace``)."""
-    g = p.graph
-    stored = p.stored()
-    ins = [*g.args, *g.captures]
-    wanted = [ins[i] for i in p.wanted]
-    x_ids, stored_ids = {id(v) for v in xs}, {id(v) for v in stored}
-    once = p.kept_once()
-    lines = ["# backpropagation through time: the step's derived backward at every t, last step first,",
-             "# carrying the adjoint of the state; the weights' gradients summed over the steps",
-             f"T = X_{xs[0].name}.shape[0]"]
-    for v in p.returned:
-        if id(v) in x_ids:
-            lines.append(f"dX_{v.name} = np.empty({_seq_shape(v.shape, dims)}, {dtype_name(v.dtype)})")
-        elif v.kind != "arg":
-            lines.append(f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
-    lines += [f"d_{v.name} = dT_{v.name}" for v in carry]
-    saved = [f"X_{v.name}[t]" if id(v) in x_ids else f"S_{v.name}[t]" if id(v) in stored_ids else
-             f"V_{v.name}" if v in once else
-             f"rf[{len(g.outputs) + k}]" if v.kind == "op" and id(v) not in p.invariant else v.name
-             for k, v in enumerate(p.saved)]
-    if p.recompute:
-        lines += _computed(p, dims)
-    lines += ["for k in range(T):",
-              "    t = k if reverse else T - 1 - k",
-              *_recomputed(p, xs, carry),
-              *_seeds(p, dims, carry, saved)]
-    for k, v in enumerate(p.returned):
-        if id(v) in x_ids:
-            lines += [f"    g{k} = r[{k}]", *_each(v.shape, dims, f"dX_{v.name}[t, {{i}}] = g{k}[{{i}}]")]
-        elif v.kind != "arg":
-            lines += [f"    g{k} = r[{k}]", *_each(v.shape, dims, f"d_{v.name}[{{i}}] += g{k}[{{i}}]")]
-        else:
-            lines.append(f"    d_{v.name} = r[{k}]")
-    n = len(p.returned)
-    for j, (y, x, _) in enumerate(p.deferred):
-        if j not in p.g_is_dx:
-            lines += [f"    g{n + j} = r[{n + j}]",
-                      *_each(_g_shape(y, x), dims, f"G{j}[t, {{i}}] = g{n + j}[{{i}}]")]
-    done = _after_loop(p, dims, lines, x_ids)
-    lines += [f"d_{v.name} = np.zeros({dims.shape(v.shape)}, {dtype_name(v.dtype)})"
-              for v in wanted if v.kind == "capture" and id(v) not in done]
-    rets = [f"dX_{v.name}" if id(v) in x_ids else f"d_{v.name}" for v in wanted]
-    lines.append(f"return {', '.join(rets)},")
-    params = ["dims", "reverse", *[f"X_{v.name}" for v in xs], *[f"S_{v.name}" for v in stored],
-              *[f"V_{v.name}" for v in once], *_weights(p),
-              *[f"dY{j}" for j in range(len(p.body.y_source))], *[f"dT_{v.name}" for v in carry],
-              *[f"G{j}" for j in range(len(p.deferred)) if j not in p.g_is_dx]]
-    return _function("scan_backward", params, lines, dims)
-
-
-def _g_shape(y: Value, x: Value) -> tuple[int, ...]:
-    """Shape of the adjoint g of ``x @ y`` (x (B, k), y (k, n))."""
-    return (x.shape[0], y.shape[1])
-
-
-def _seeds(p: ScanProgram, dims: Dims, carry: list[Value], saved: list[str]) -> list[str]:
-    """The step backward's call: each output's adjoint is the carried one plus the y's at t."""
-    g = p.graph
-    lines, seeds = [], []
-    for k, v in enumerate(g.outputs):  # (array, indexed by t) of each term of output k's adjoint
-        terms = ([(f"d_{carry[k].name}", False)] if k < p.n_carry else []) + \
-            [(f"dY{j}", True) for j, src in enumerate(p.body.y_source) if src == k]
-        if len(terms) == 1:  # passed as it is (the backward never writes into its seeds)
-            name, at_t = terms[0]
-            seeds.append(f"{name}[t]" if at_t else name)
-            continue
-        seeds.append(f"seed{k}")
-        alloc = "empty" if terms else "zeros"
-        lines.append(f"    seed{k} = np.{alloc}({dims.shape(v.shape)}, {dtype_name(v.dtype)})")
-        if terms:
-            total = " + ".join(f"{name}[{'t, ' if at_t else ''}{{i}}]" for name, at_t in terms)
-            lines += _each(v.shape, dims, f"seed{k}[{{i}}] = {total}")
-    return [*lines, f"    r = backward(dims, {', '.join(saved + seeds)})"]
-
-
-def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -> set[int]:
-    """After the loop: dy = X^T G, ONE product over all T*B rows, for each deferred ``x @ y``; then the
-    backward of the hoisted weight-only ops (``w.T``) once. Returns the ids of the captures reached."""
-    post = Backward(p.graph, set(), dims)
-    for v in p.returned:
-        if v.kind != "arg":
-            post.adj[id(v)] = f"d_{v.name}"
-            post.owned.add(id(v))
-    if p.deferred:
-        lines.append("# the weights' gradients through the recurrent products: one product over all steps")
-    for j, (y, x, _) in enumerate(p.deferred):
-        rows = f"T * {dims.int(x.shape[0])}"
-        src = f"X_{x.name}" if id(x) in x_ids else f"S_{x.name}"
-        g = f"dX_{p.g_is_dx[j].name}" if j in p.g_is_dx else f"G{j}"
-        prod = (f"dot({src}.reshape({rows}, {dims.int(x.shape[1])}).T, "
-                f"{g}.reshape({rows}, {dims.int(y.shape[1])}))")
-        if id(y) in post.adj:
-            lines.append(f"d_{y.name} = d_{y.name} + {prod}")
-        else:
-            lines.append(f"d_{y.name} = {prod}")
-            post.adj[id(y)] = f"d_{y.name}"
-            post.owned.add(id(y))
-    for op in reversed(p.graph.ops):
-        if id(op.out) in p.hoisted and id(op.out) in post.adj:
-            post.array_op(op)
-    lines += [line[4:] for line in post.code.lines]
-    return {id(v) for v in p.graph.captures if id(v) in post.adj}
 
 
 def _as_tuple(v: Any, what: str) -> tuple[tuple[Tensor, ...], bool]:
@@ -610,7 +328,7 @@ class Scan:
         if wanted and _state.grad_enabled and any(t.requires_grad for t in ins):
             outs = ScanCall.apply(*ins, program=prog, pre=pre, reverse=bool(reverse), t0=int(t0))
         else:
-            res = _forward(prog, pre, tuple(_plain(t.data) for t in ins), bool(reverse))[3]
+            res = _forward(prog, pre, tuple(plain(t.data) for t in ins), bool(reverse))[3]
             outs = tuple(Tensor._make(a, None, 0) for a in res[:prog.n_carry + prog.n_ys])
         new, ys = outs[:prog.n_carry], outs[prog.n_carry:]
         return (new[0] if carry_tensor else tuple(new)), (ys[0] if prog.body.y_tensor else tuple(ys))
