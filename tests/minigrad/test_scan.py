@@ -407,6 +407,7 @@ def _made_operand(h, x):  # the recurrent product's left operand is made in the 
 _W = param(np.random.default_rng(10), 4, 4)
 
 
+@pytest.mark.filterwarnings("ignore:np.dot\\(\\) is faster on contiguous arrays")  # z.T's carry is a view
 @pytest.mark.parametrize("fn", [_view_written_later, _made_operand])
 @pytest.mark.parametrize("recompute", [False, True])
 def test_recurrent_products_whose_adjoint_is_a_view_or_whose_operand_is_made_in_the_step(fn, recompute):
