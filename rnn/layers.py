@@ -40,13 +40,10 @@ class _TorchLayer(Recurrent):
                          compile=compile)
         self.bias = bool(bias)
 
+    repr_options = (("num_layers", 1), ("bias", True), *Recurrent.repr_options[1:])
+
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        for k, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False), ("compile", None), ("recompute", False)):
-            if getattr(self, k) != default:
-                s += f", {k}={getattr(self, k)}"
-        return s
+        return f"{self.input_size}, {self.hidden_size}" + self._options_repr()
 
 
 class RNN(_TorchLayer):

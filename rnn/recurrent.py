@@ -156,13 +156,17 @@ class Recurrent(Module):
         self._step_hooks.append(hook)
         return RemovableHandle(self._step_hooks, hook)
 
+    #: settings ``repr`` shows when they differ from their default
+    repr_options: tuple[tuple[str, Any], ...] = (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
+                                                 ("bidirectional", False), ("compile", None),
+                                                 ("recompute", False))
+
     def extra_repr(self) -> str:
-        s = f"{self.input_size}"
-        for k, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False), ("compile", None), ("recompute", False)):
-            if getattr(self, k) != default:
-                s += f", {k}={getattr(self, k)}"
-        return s
+        return f"{self.input_size}" + self._options_repr()
+
+    def _options_repr(self) -> str:
+        return "".join(f", {k}={getattr(self, k)}" for k, default in self.repr_options
+                       if getattr(self, k) != default)
 
     # ------------------------------------------------------------------ input checks
     def _fail(self, msg: str) -> mg.ShapeError:
@@ -338,8 +342,7 @@ class Recurrent(Module):
 
     def _cannot_compile(self, cell: Cell) -> bool:
         """Whether compiling this cell failed already (it then runs eagerly, warned once)."""
-        return any(self._compiled[id(cell), k].failed for k in ("scan", "scan+recompute", "step")
-                   if (id(cell), k) in self._compiled)
+        return any(got.failed for (c, _), got in self._compiled.items() if c == id(cell))
 
     def _guarded(self, cell: Cell, kind: str, make: Callable[[], Any], eager: Callable[..., Any]) -> _Guarded:
         """The cell's compiled ``kind`` ("scan", "scan+recompute" or "step"), made by ``make()`` on first

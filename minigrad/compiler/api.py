@@ -79,13 +79,15 @@ class Program:
         #: with a recurrence's options: the adjoints the step returns, and its deferred products
         self.returned: list[Value] = []
         self.deferred: list[tuple[Value, Value, str]] = []
+        #: the backward's variables -> the array each holds when it returns (``Backward.arrays``)
+        self.arrays: dict[str, str] = {}
         dims = Dims()
         if self.wanted:
             bw = Backward(graph, recall, dims, **self.backward_options())
             bsrc = bw.source(units)
             self.saved = list(bw.needs.values())
             self.returned, self.deferred = bw.returned, bw.deferred
-            self.same_array = bw.same_array
+            self.arrays = bw.arrays()
         #: loop outputs the caller of ``forward`` passes in (a subclass's)
         self.given = self.given_outputs(units, keep)
         fsrc = forward_source(graph, units, keep, self.saved, kernel_params(graph), dims, tuple(self.given),
@@ -96,10 +98,6 @@ class Program:
         self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
-
-    def same_array(self, a: str, b: str) -> bool:
-        """Whether the backward's variables ``a`` and ``b`` hold one array when it returns."""
-        return a == b
 
     def given_outputs(self, units: list, keep: set[int]) -> list[str]:
         """Names of loop outputs ``forward`` takes as parameters instead of allocating them (``keep``:

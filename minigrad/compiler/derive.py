@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import aliases
 from .codegen import (
     Code,
     Dims,
@@ -37,6 +36,21 @@ from .codegen import (
 from .fuse import Region, Unit
 from .ir import Graph, Op, Value
 
+#: a top-level statement of the generated function (one indent; loop bodies are functions of their own)
+_ASSIGN = re.compile(r"    (\w+) = (.*?)(?:  #.*)?$")
+
+
+def arrays_held(lines: list[str]) -> dict[str, str]:
+    """The array each variable of generated top-level ``lines`` holds after them: ``a = b`` shares b's,
+    any other assignment makes a new one (an unassigned name holds its own)."""
+    held: dict[str, str] = {}
+    for k, line in enumerate(lines):
+        m = _ASSIGN.match(line)
+        if m is not None:
+            rhs = m.group(2)
+            held[m.group(1)] = held.get(rhs, rhs) if rhs.isidentifier() else f"{m.group(1)}@{k}"
+    return held
+
 
 class Backward:
     """Emits the backward function; records which forward arrays it reads (``needs``)."""
@@ -55,6 +69,10 @@ class Backward:
         self.hoisted, self.invariant = hoisted, invariant
         self.deferred: list[tuple[Value, Value, str]] = []
         self.returned: list[Value] = []  # what the step returns (with ``hoisted``): adjoints present
+        #: writes into an existing adjoint array so far: ``scatter`` is the only kind (accumulation
+        #: rebinds, loops write into buffers allocated just before them)
+        self.scatters = 0
+        self.uncopied: list[tuple[int, int]] = []  # (line of a deferred ``g = d_c``, scatters before it)
 
     def need(self, v: Value) -> str:
         if v.kind != "const" or not v.is_scalar_const:
@@ -88,6 +106,7 @@ class Backward:
             self.code.add(f"{name} = {name}.copy()")
         self.owned.add(id(v))
         self.code.add(f"{name}[{idx}] += {expr}")
+        self.scatters += 1
 
     # -------------------------------------------------------------- the whole function
     def source(self, units: list[Unit]) -> str:
@@ -114,19 +133,18 @@ class Backward:
         return function("backward", ["dims", *saved, *grads], self.code)
 
     def copy_deferred(self) -> None:
-        """A deferred product's ``g = d_c`` becomes a copy only when a later statement may write into
-        that array (the step returns g; the recurrence reads it after the step)."""
-        lines = self.code.lines
-        for _, _, name in self.deferred:
-            k = next(i for i, line in enumerate(lines) if line.lstrip().startswith(f"{name} = "))
-            src = aliases.statement(lines[k]).split(" = ")[1]
-            if aliases.written_after(lines, k, src):
-                lines[k] = lines[k].replace(f"{name} = {src}", f"{name} = {src}.copy()", 1)
+        """A deferred product's ``g = d_c`` becomes a copy only when a scatter follows it: the step
+        returns g, and the recurrence reads it after the step, so nothing may write into it meanwhile
+        (any later scatter counts: it might write into g's array or a view of it)."""
+        for k, seen in self.uncopied:
+            if self.scatters > seen:
+                name, rest = self.code.lines[k].split(" = ", 1)
+                src, comment = rest.split("  #", 1)
+                self.code.lines[k] = f"{name} = {src}.copy()  #{comment}"
 
-    def same_array(self, a: str, b: str) -> bool:
-        """Whether variables ``a`` and ``b`` hold one array when the function returns."""
-        env = aliases.holds(self.code.lines)
-        return env.get(a, a) == env.get(b, b)
+    def arrays(self) -> dict[str, str]:
+        """The array each variable holds when the function returns (``arrays_held``)."""
+        return arrays_held(self.code.lines)
 
     # -------------------------------------------------------------- array ops
     def array_op(self, op: Op) -> None:
@@ -346,7 +364,8 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
     if y.requires_grad and b.hoisted is not None and (id(y) in b.hoisted or y.kind == "capture") \
             and id(x) not in b.invariant and len(x.shape) == 2:
         b.need(x)
-        name = f"g_{y.name}_{len(b.deferred)}"  # copied by ``source`` if g's array is written later
+        name = f"g_{y.name}_{len(b.deferred)}"  # copied by ``copy_deferred`` if a scatter follows
+        b.uncopied.append((len(b.code.lines), b.scatters))
         b.code.add(f"{name} = {g}  # d{y.name} = sum over t of {x.name}^T g: after the loop")
         b.deferred.append((y, x, name))
     elif y.requires_grad:

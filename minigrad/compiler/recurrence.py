@@ -219,9 +219,9 @@ class ScanProgram(Program):
         gradient (an LSTM's gates: d(gx + h W^T) is both): their after-loop product reads ``dX``, with
         no (T, ...) buffer of g and no copy per step."""
         xs = self.graph.args[:self.n_xs]
-        adj = {id(v): f"d_{v.name}" for v in self.returned}
+        held = {id(v): self.arrays.get(f"d_{v.name}") for v in self.returned}
         return {j: x for j, (_, _, g) in enumerate(self.deferred) for x in xs
-                if id(x) in adj and self.same_array(g, adj[id(x)])}
+                if held.get(id(x)) is not None and self.arrays.get(g) == held[id(x)]}
 
     # both read the graph as ``plan`` left it: first used by ``backward_options``, after planning
     @functools.cached_property

@@ -65,7 +65,7 @@ class Mean(Function):
     def forward(ctx, x, *, axes, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         ctx.n = n = math.prod(x.shape[a] for a in axes) if axes else 1
-        if x.dtype.kind != "f" or x.dtype.itemsize < 4 or not n:
+        if x.dtype.kind != "f" or not n:
             return np.asarray(np.mean(x, axis=axes, keepdims=keepdims))
         # np.mean's own steps for float32/64 (sum, then divide by the count as intp), without its
         # Python-level wrapper (~5 us, a tenth of a tiny train step's loss)

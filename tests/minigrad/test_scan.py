@@ -415,10 +415,13 @@ def test_recurrent_products_whose_adjoint_is_a_view_or_whose_operand_is_made_in_
     dW), and recompute without a buffer for an operand made in the step (a NameError)."""
     rng = np.random.default_rng(11)
     xs, h0 = param(rng, 5, 2, 4), param(rng, 2, 4)
-    got = grads_of(lambda: mg.compile_scan(fn, recompute=recompute)(h0, xs), [xs, h0, _W])
+    scan = mg.compile_scan(fn, recompute=recompute)
+    got = grads_of(lambda: scan(h0, xs), [xs, h0, _W])
     want = grads_of(lambda: eager_scan(fn, h0, xs), [xs, h0, _W])
     for a, e in zip(got[0] + got[1], want[0] + want[1]):
         assert rel(a, e) <= 1e-12
+    copied = ".copy()  # d" in scan.program(h0, xs).source  # g kept apart from the later scatter
+    assert copied == (fn is _view_written_later)
 
 
 @pytest.mark.parametrize("cell", sorted(rnn.CELLS))
