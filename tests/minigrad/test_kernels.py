@@ -93,20 +93,54 @@ def test_kernel_matches_numpy(name, variant, dtype) -> None:
     np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linalg_dot_is_numpys_for_every_layout(dtype) -> None:
-    """``minigrad.kernels.linalg.dot`` (what a compiled recurrence's products call): np.dot's values
-    for C- and F-ordered operands (the generated code passes ``w.T`` views), NaN and inf included."""
-    from minigrad.kernels import linalg
-
+def _dot_cases(dtype):
+    """(a, b) pairs in every layout the generated code passes, and the edge shapes."""
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
     a[0, 1], a[2, 2], b[1, 3] = np.nan, np.inf, -np.inf
-    for x, y in [(a, b.T), (a, np.ascontiguousarray(b.T)), (a.T.copy().T, b.T), (b, a.T)]:
+    big = rng.standard_normal((9, 8)).astype(dtype)
+    return [(a, b.T), (a, np.ascontiguousarray(b.T)), (a.T.copy().T, b.T), (b, a.T),
+            (big[::2, 1:5], big[1:5, ::3]), (big[::2, ::2].T, big[1:6, :3]),
+            (big[:1], big[:8, :1]), (big[:, :1], big[:1]), (big[:0], big[:8]), (big[:, :0], big[:0, :3]),
+            (big[:3], big[:8, :0])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linalg_dot_is_numpys_for_every_layout(dtype) -> None:
+    """``minigrad.kernels.linalg.dot`` (what a compiled recurrence's products call): np.dot's values
+    for C- and F-ordered operands (the generated code passes ``w.T`` views), strided ones (copied),
+    empty and single-row or -column ones, NaN and inf included."""
+    from minigrad.kernels import linalg
+
+    for x, y in _dot_cases(dtype):
         with np.errstate(invalid="ignore"):
             got, want = linalg.dot(x, y), np.dot(x, y)
         assert got.dtype == dtype and got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-13, equal_nan=True)
+
+
+def test_linalg_blas_is_numpys_unless_asked_otherwise() -> None:
+    """The jitted products call NumPy's own gemm where NumPy's wheel exports one (the same library as
+    ``np.dot``: bit for bit the same products), Numba's ``np.dot`` with ``MINIGRAD_BLAS=numba`` or
+    without the JIT; both give np.dot's values."""
+    import os
+    import subprocess
+    import sys
+
+    import numba
+
+    from minigrad.kernels import linalg
+
+    if numba.config.DISABLE_JIT:
+        assert linalg.BLAS == "numba"
+    elif linalg.BLAS != "numba":
+        assert linalg.BLAS.startswith("numpy:")
+        a, b = np.random.default_rng(0).standard_normal((2, 37, 29)).astype(np.float32)
+        np.testing.assert_array_equal(linalg.dot(a, b.T), np.dot(a, b.T))
+    code = ("import numpy as np; from minigrad.kernels import linalg; assert linalg.BLAS == 'numba'; "
+            "a = np.arange(12.0).reshape(3, 4); assert np.array_equal(linalg.dot(a, a.T), a @ a.T)")
+    env = {**os.environ, "MINIGRAD_BLAS": "numba"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
 @pytest.mark.parametrize("variant", ["python", "jit"])
