@@ -4,7 +4,7 @@ A generated module has plain-Python ``forward`` and ``backward`` functions that 
 NumPy (``dot`` is BLAS) and call one Numba-jitted ``loop_*`` function per fused pointwise region:
 only the loops, where Python would be slow, are compiled. A compiled recurrence (``recurrence.py``)
 jits the whole module, its drivers inlined into its loops over time; there ``dot`` is the cached
-jitted ``np.dot`` of ``minigrad.kernels.linalg``.
+jitted gemm of ``minigrad.kernels.linalg`` (NumPy's own BLAS).
 
 Arrays keep their value's name (``matmul``, ``sigmoid_2``, ``weight_hh``); inside a fused loop a
 value is the scalar ``name_``; adjoints are ``d_name`` (arrays) and ``d_name_`` (scalars). Every

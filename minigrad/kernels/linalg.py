@@ -1,17 +1,27 @@
 """BLAS for generated code that runs inside Numba (a compiled recurrence's loops).
 
-``dot(a, b)`` is ``a @ b`` for 2-D float arrays of one dtype, jitted once per dtype and memory layout
-and cached on disk like every kernel here. A generated module that calls it links this compiled code;
-one that called ``np.dot`` itself would have Numba type and compile its BLAS wrapper again for every
-new program (measured: 0.25-0.5 s per product in a cold LSTM recurrence, about a third of its compile
-time).
+``dot(a, b)`` is ``a @ b`` for two 2-D float32 or two float64 arrays, jitted once per dtype and memory
+layout and cached on disk like every kernel here. A generated module that calls it links this compiled
+code; one that called ``np.dot`` itself would have Numba type and compile its BLAS wrapper again for
+every new program (measured: 0.25-0.5 s per product in a cold LSTM recurrence, about a third of its
+compile time).
 
-Which BLAS (``BLAS`` names it): NumPy's own gemm when its extension exports a 64-bit-integer CBLAS
-(NumPy's wheels bundle OpenBLAS as ``scipy_cblas_?gemm64_``), called by symbol name from the jitted
-code, else Numba's ``np.dot``, which calls SciPy's BLAS. The two can be different builds: with NumPy
-2.4's OpenBLAS 0.3.31 and SciPy 1.17's 0.3.30, float32 products of a recurrent step's shapes ((32, 256)
-@ (256, 1024)) ran at 101 against 79 GFLOP/s on one core (``bench/blas.py``). ``MINIGRAD_BLAS=numba``
-chooses Numba's. The choice is part of every generated module's cache key (``compiler/cache.py``).
+The jitted ``dot`` calls a row-major CBLAS gemm with 64-bit integers by the symbol name
+``minigrad_sgemm`` / ``minigrad_dgemm``, which this module registers with LLVM on import, so that
+compiled code (cached on disk by any caller) can always resolve it. ``BLAS`` names what it is:
+
+- ``"numpy:scipy_cblas_sgemm64_"``: NumPy's own gemm, found in the libraries NumPy's extension links
+  (NumPy's wheels bundle OpenBLAS with 64-bit integers) and checked on one product: the library
+  ``np.dot`` uses. C- or F-ordered operands are passed as they are.
+- ``"numba"``: where NumPy exports none, or with ``MINIGRAD_BLAS=numba``, a gemm compiled here
+  (``numba.cfunc``) on Numba's ``np.dot``, which calls SciPy's BLAS.
+- ``"python"``: without the JIT (``NUMBA_DISABLE_JIT=1``) ``dot`` is ``np.dot``.
+
+Why not Numba's ``np.dot`` everywhere: the two libraries can be different builds. With NumPy 2.4's
+OpenBLAS 0.3.31 and SciPy 1.17's 0.3.30, float32 products of a medium LSTM step's shapes ((32, 256) @
+(256, 1024)) ran at ~100 against ~78 GFLOP/s on one core, and Numba's wrapper costs more per call
+(products at B = 1-4: 1.2-1.8x slower); ``python -m bench.blas``. ``BLAS`` is part of every generated
+module's cache key (``compiler/cache.py``).
 """
 
 from __future__ import annotations
@@ -21,23 +31,25 @@ import os
 
 import numpy as np
 
-from ._jit import lazy_kernels
+from ._jit import jit, lazy_kernels
 
 #: CBLAS constants: row-major storage, no transpose, transpose
 _ROW, _N, _T = 101, 111, 112
 #: (float32 gemm, float64 gemm) symbol names of a 64-bit-integer CBLAS, most recent NumPy first
 _CANDIDATES = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"), ("cblas_sgemm64_", "cblas_dgemm64_"))
+#: the fallback gemms (``numba.cfunc`` objects), kept alive while their code is registered
+_KEEP: list = []
 
 
 def _numpy_gemm() -> tuple[str, dict[str, int]] | None:
     """(name, {"s" or "d": address}) of the gemm NumPy's extension links, checked on one product."""
     try:
-        from numpy._core import _multiarray_umath as umath
-    except ImportError:  # NumPy 1.x
-        from numpy.core import _multiarray_umath as umath
-    try:
+        try:
+            from numpy._core import _multiarray_umath as umath
+        except ImportError:  # NumPy 1.x
+            from numpy.core import _multiarray_umath as umath
         lib = ctypes.CDLL(umath.__file__)  # dlsym on it also searches the libraries it links
-    except OSError:
+    except (ImportError, AttributeError, OSError):  # no file (a static build), not loadable
         return None
     for names in _CANDIDATES:
         try:
@@ -61,47 +73,110 @@ def _agrees(fn, dtype) -> bool:
     return bool(np.array_equal(out, a @ b))
 
 
+def _signature(real, pointer):
+    """CBLAS gemm: (order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) -> void."""
+    from numba import types
+
+    i32, i64 = types.int32, types.int64
+    return types.void(i32, i32, i32, i64, i64, i64, real, pointer, i64, pointer, i64, real, pointer, i64)
+
+
+def _fallback_gemms() -> dict[str, int]:
+    """{"s" or "d": address} of row-major gemms compiled here on Numba's ``np.dot``."""
+    from numba import carray, cfunc, types
+
+    def gemm(order, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc):
+        a = carray(pa, (m, lda))[:, :k] if ta == _N else carray(pa, (k, lda))[:, :m].T
+        b = carray(pb, (k, ldb))[:, :n] if tb == _N else carray(pb, (n, ldb))[:, :k].T
+        c = carray(pc, (m, ldc))[:, :n]
+        r = np.dot(np.ascontiguousarray(a), np.ascontiguousarray(b))
+        if alpha != 1:
+            r *= alpha
+        if beta == 0:
+            c[:, :] = r
+        else:
+            c[:, :] = r + beta * c
+
+    out = {}
+    for char, real in (("s", types.float32), ("d", types.float64)):
+        try:
+            fn = cfunc(_signature(real, types.CPointer(real)), cache=True, error_model="numpy")(gemm)
+        except RuntimeError:  # no writable cache directory
+            fn = cfunc(_signature(real, types.CPointer(real)), error_model="numpy")(gemm)
+        _KEEP.append(fn)
+        out[char] = fn.address
+    return out
+
+
 def _select() -> str:
-    """Register NumPy's gemm for the jitted code when it is there and wanted; the backend's name."""
+    """Register ``minigrad_?gemm`` (NumPy's when found and not declined, else the fallback); the name."""
     import numba
 
-    if numba.config.DISABLE_JIT or os.environ.get("MINIGRAD_BLAS") == "numba":
-        return "numba"
-    found = _numpy_gemm()
-    if found is None:
-        return "numba"
+    if numba.config.DISABLE_JIT:
+        return "python"
+    wanted = os.environ.get("MINIGRAD_BLAS", "numpy").strip() or "numpy"
+    if wanted not in ("numpy", "numba"):
+        raise ValueError(f"MINIGRAD_BLAS must be 'numpy' (the default) or 'numba', got {wanted!r}")
+    found = _numpy_gemm() if wanted == "numpy" else None
+    addresses = found[1] if found is not None else _fallback_gemms()
     import llvmlite.binding as llb
 
-    for char, address in found[1].items():
+    for char, address in addresses.items():
         llb.add_symbol(f"minigrad_{char}gemm", address)
-    return "numpy:" + found[0]
+    return "numba" if found is None else "numpy:" + found[0]
 
 
 def _externals() -> tuple:
     """The registered gemms as functions Numba calls by symbol (pointers passed as integers)."""
     from numba import types
 
-    def gemm(real):
-        i32, i64, p = types.int32, types.int64, types.intp
-        return types.void(i32, i32, i32, i64, i64, i64, real, p, i64, p, i64, real, p, i64)
+    return (types.ExternalFunction("minigrad_sgemm", _signature(types.float32, types.intp)),
+            types.ExternalFunction("minigrad_dgemm", _signature(types.float64, types.intp)))
 
-    return (types.ExternalFunction("minigrad_sgemm", gemm(types.float32)),
-            types.ExternalFunction("minigrad_dgemm", gemm(types.float64)))
+
+def _same_float(a, b) -> None:
+    """Nothing at run time; in Numba a typing error unless a and b are 2-D and both float32 or both
+    float64 (the gemm is chosen by a's item size and reads b as the same type)."""
+
+
+def _register_typing_check() -> None:
+    from numba import types
+    from numba.core.errors import TypingError
+    from numba.extending import overload
+
+    @overload(_same_float)
+    def _typing(a, b):
+        ok = all(isinstance(x, types.Array) and x.ndim == 2 for x in (a, b)) and a.dtype == b.dtype \
+            and a.dtype in (types.float32, types.float64)
+        if not ok:
+            raise TypingError(f"minigrad.kernels.linalg.dot: needs two 2-D float32 or two 2-D float64 "
+                              f"arrays, got {a} and {b}")
+        return lambda a, b: None
 
 
 BLAS = _select()
-_sgemm, _dgemm = _externals() if BLAS != "numba" else (None, None)
+if BLAS != "python":
+    _sgemm, _dgemm = _externals()
+    _register_typing_check()
 
 
-def _numba_dot(a, b):
-    """a @ b (Numba's np.dot: SciPy's BLAS gemm)."""
-    return np.dot(a, b)
+def _gemm_into(ta, tb, a, lda, b, ldb, out):
+    """out = a b by the registered gemm. The arrays, not their addresses, are passed in: a copy the
+    caller made stays alive until the gemm has read it."""
+    m, k = a.shape
+    n = out.shape[1]
+    if a.itemsize == 4:  # float32
+        _sgemm(_ROW, ta, tb, m, n, k, np.float32(1), a.ctypes.data, lda, b.ctypes.data, ldb,
+               np.float32(0), out.ctypes.data, n)
+    else:
+        _dgemm(_ROW, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data, n)
 
 
-def _numpy_dot(a, b):
-    """a @ b by NumPy's gemm: C- or F-ordered operands passed as they are (transposed views of the
-    weights included), any other layout copied first. ``out = 1 a b + 0 out``: NaN and inf in a or b
-    propagate, as np.dot's do."""
+def _blas_dot(a, b):
+    """a @ b by the registered gemm: C- or F-ordered operands passed as they are (transposed views of
+    the weights included), any other layout copied first. ``out = 1 a b + 0 out``: NaN and inf in a or
+    b propagate, as np.dot's do."""
+    _same_float(a, b)
     m, k = a.shape
     n = b.shape[1]
     out = np.empty((m, n), a.dtype)
@@ -124,14 +199,19 @@ def _numpy_dot(a, b):
     else:
         b = np.ascontiguousarray(b)
         tb, ldb = _N, n
-    if a.itemsize == 4:  # float32
-        _sgemm(_ROW, ta, tb, m, n, k, np.float32(1), a.ctypes.data, lda, b.ctypes.data, ldb,
-               np.float32(0), out.ctypes.data, n)
-    else:
-        _dgemm(_ROW, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data, n)
+    _gemm_into(ta, tb, a, lda, b, ldb, out)
     return out
 
 
-_dot = _numba_dot if BLAS == "numba" else _numpy_dot
+def _python_dot(a, b):
+    """a @ b without the JIT: np.dot."""
+    return np.dot(a, b)
+
+
+if BLAS == "python":
+    _dot = _python_dot
+else:
+    _dot = _blas_dot
+    _gemm_into = jit(_gemm_into, error_model="numpy")
 
 __getattr__ = lazy_kernels(globals(), error_model="numpy")

@@ -61,8 +61,10 @@ class SquaredError(Function):
         total = np.add.reduce(np.multiply(d, d, out=d), axis=tuple(range(d.ndim)))
         if not mean:
             return np.asarray(total)
-        with np.errstate(invalid="ignore"):  # an empty input: 0/0 = nan, as the composite's mean
-            return np.asarray(total.dtype.type(total / np.intp(d.size)))
+        if d.size == 0:  # 0/0 = nan, as the composite's mean (errstate costs ~1.7 us: only here)
+            with np.errstate(invalid="ignore"):
+                return np.asarray(total.dtype.type(total / np.intp(0)))
+        return np.asarray(total.dtype.type(total / np.intp(d.size)))
 
     @staticmethod
     def backward(ctx, g):

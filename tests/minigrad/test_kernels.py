@@ -119,10 +119,26 @@ def test_linalg_dot_is_numpys_for_every_layout(dtype) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-13, equal_nan=True)
 
 
-def test_linalg_blas_is_numpys_unless_asked_otherwise() -> None:
-    """The jitted products call NumPy's own gemm where NumPy's wheel exports one (the same library as
-    ``np.dot``: bit for bit the same products), Numba's ``np.dot`` with ``MINIGRAD_BLAS=numba`` or
-    without the JIT; both give np.dot's values."""
+_LAYOUTS_SCRIPT = """
+import numpy as np
+from minigrad.kernels import linalg
+print(linalg.BLAS)
+rng = np.random.default_rng(0)
+for dt in (np.float32, np.float64):
+    for m, k, n in [(5, 4, 3), (64, 64, 64), (300, 200, 100)]:
+        A, B = rng.standard_normal((m, 2 * k)).astype(dt), rng.standard_normal((k, 2 * n)).astype(dt)
+        a, b = A[:, ::2], B[:, ::2]  # strided: copied inside dot
+        for x, y in [(a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b)), (a[::-1], b)]:
+            got, want = linalg.dot(x, y), np.dot(x, y)
+            assert got.dtype == dt and np.allclose(got, want, rtol=1e-4, atol=1e-4), (m, k, n, dt)
+"""
+
+
+@pytest.mark.parametrize("blas", ["numpy", "numba"])
+def test_linalg_dot_in_a_fresh_process_with_scribbled_frees(blas) -> None:
+    """Both backends (NumPy's gemm; the fallback on Numba's np.dot) in a process where glibc fills
+    freed memory with garbage (``MALLOC_PERTURB_``): an operand ``dot`` copies (strided, reversed) must
+    stay alive until the gemm has read it, and F-ordered ones pass the transpose flags right."""
     import os
     import subprocess
     import sys
@@ -132,15 +148,51 @@ def test_linalg_blas_is_numpys_unless_asked_otherwise() -> None:
     from minigrad.kernels import linalg
 
     if numba.config.DISABLE_JIT:
-        assert linalg.BLAS == "numba"
-    elif linalg.BLAS != "numba":
-        assert linalg.BLAS.startswith("numpy:")
+        pytest.skip("the gemm backends are for jitted code")
+    env = {**os.environ, "MINIGRAD_BLAS": blas, "MALLOC_PERTURB_": "165"}
+    got = subprocess.run([sys.executable, "-c", _LAYOUTS_SCRIPT], env=env, capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert got.stdout.split()[0] == ("numba" if blas == "numba" else linalg.BLAS)
+
+
+def test_linalg_blas_names_the_library() -> None:
+    """NumPy's own gemm where NumPy's wheel exports one (the library np.dot uses), ``np.dot`` without
+    the JIT; a MINIGRAD_BLAS other than numpy or numba is an error naming it."""
+    import os
+    import subprocess
+    import sys
+
+    import numba
+
+    from minigrad.kernels import linalg
+
+    if numba.config.DISABLE_JIT:
+        assert linalg.BLAS == "python"
+        return
+    assert linalg.BLAS == "numba" or linalg.BLAS.startswith("numpy:")
+    if linalg.BLAS != "numba":
         a, b = np.random.default_rng(0).standard_normal((2, 37, 29)).astype(np.float32)
         np.testing.assert_array_equal(linalg.dot(a, b.T), np.dot(a, b.T))
-    code = ("import numpy as np; from minigrad.kernels import linalg; assert linalg.BLAS == 'numba'; "
-            "a = np.arange(12.0).reshape(3, 4); assert np.array_equal(linalg.dot(a, a.T), a @ a.T)")
-    env = {**os.environ, "MINIGRAD_BLAS": "numba"}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    env = {**os.environ, "MINIGRAD_BLAS": "mkl"}
+    got = subprocess.run([sys.executable, "-c", "import minigrad.kernels.linalg"], env=env,
+                         capture_output=True, text=True)
+    assert got.returncode != 0 and "MINIGRAD_BLAS must be 'numpy' (the default) or 'numba', got 'mkl'" \
+        in got.stderr
+
+
+@pytest.mark.parametrize("pair", [("float64", "float32"), ("float32", "float64"), ("int64", "int64")])
+def test_linalg_dot_refuses_mixed_or_non_float_operands(pair) -> None:
+    """The gemm is chosen by a's dtype and reads b as the same type: anything else is a typing error
+    (never a product of reinterpreted bytes)."""
+    import numba
+
+    from minigrad.kernels import linalg
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("a Numba typing check")
+    a, b = np.ones((3, 2), pair[0]), np.ones((2, 4), pair[1])
+    with pytest.raises(numba.core.errors.TypingError, match="two 2-D float32 or two 2-D float64"):
+        linalg.dot(a, b)
 
 
 @pytest.mark.parametrize("variant", ["python", "jit"])
