@@ -347,12 +347,16 @@ class Recurrent(Module):
     def _guarded(self, cell: Cell, kind: str, make: Callable[[], Any], eager: Callable[..., Any]) -> _Guarded:
         """The cell's compiled ``kind`` ("scan", "scan+recompute" or "step"), made by ``make()`` on first
         use and again when a parameter of the cell was replaced (a new trace)."""
-        params = [id(q) for q in cell.parameters()]
+        version = mg.nn.structure_version()  # unchanged: no module anywhere changed since the last walk
         got = self._compiled.get((id(cell), kind))
+        if got is not None and got.version == version:
+            return got
+        params = [id(q) for q in cell.parameters()]
         if got is None or got.params != params:
             got = self._compiled[id(cell), kind] = _Guarded(make(), eager, f"{self.scope_name}: "
                                                             f"{type(cell).__name__}.{eager.__name__}")
             got.params = params
+        got.version = version
         return got
 
     def _compiled_step(self, cell: Cell, step: Callable[..., Any]) -> Callable[..., Any]:
@@ -398,6 +402,7 @@ class _Guarded:
         self.__name__ = eager.__name__
         self.failed = False
         self.params: list[int] = []
+        self.version = -1  # mg.nn.structure_version() when params were last walked
 
     def __call__(self, *args: Any) -> Any:
         if not self.failed:

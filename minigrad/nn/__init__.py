@@ -24,7 +24,7 @@ from .activation import (
 )
 from .layers import Dropout, Embedding, Identity, Linear, Sequential
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .module import IncompatibleKeys, Module, ModuleList, StateDictError
+from .module import IncompatibleKeys, Module, ModuleList, StateDictError, structure_version
 from .normalization import LayerNorm
 from .parameter import Parameter
 
@@ -60,5 +60,6 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "structure_version",
     "utils",
 ]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -84,6 +85,20 @@ def _state_array(owner: str, key: str, v: Any, cur: np.ndarray) -> np.ndarray:
     return arr.astype(cur.dtype, copy=True)
 
 
+#: a fresh number from ``_COUNTER`` whenever an attribute of any Module is assigned or deleted
+_COUNTER = itertools.count(1)
+_structure = [0]
+
+
+def structure_version() -> int:
+    """A number that changes whenever an attribute of any ``Module`` is assigned or deleted, hence
+    whenever a parameter, buffer or sub-module anywhere is added, replaced or removed (all go through
+    ``__setattr__``/``__delattr__``). A cache keyed on a module's parameters can skip walking them again
+    while it is unchanged (``rnn``'s compiled layers check it at every call). Every change draws a new
+    number, so two threads changing modules at once cannot make it repeat a value a reader saw."""
+    return _structure[0]
+
+
 class Module:
     """Assign ``Parameter``s, ``Module``s or lists of modules as attributes; they are found by
     ``parameters()``/``named_parameters()`` (dotted names), saved by ``state_dict()`` and named.
@@ -104,6 +119,7 @@ class Module:
     def __setattr__(self, key: str, value: Any) -> None:
         if "_params" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        _structure[0] = next(_COUNTER)
         # replacing a registered entry by one of the same kind keeps its place in the order
         if not isinstance(value, Parameter):
             self._params.pop(key, None)
@@ -140,6 +156,7 @@ class Module:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
 
     def __delattr__(self, key: str) -> None:
+        _structure[0] = next(_COUNTER)
         self._params.pop(key, None)
         self._modules.pop(key, None)
         self._buffers.pop(key, None)

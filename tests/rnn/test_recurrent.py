@@ -195,3 +195,31 @@ def test_compiled_layer_source_names_the_state_and_the_input_after_step(rng):
     src = out.node.program.source
     assert "def scan_forward(dims, reverse, X_p_0, state_0, weight_hh" in src
     assert "dT_state_0" in src and "X_state" not in src
+
+
+def test_compiled_layer_follows_a_replaced_parameter(rng):
+    """A compiled layer re-walks its cell's parameters only when some module changed
+    (``mg.nn.structure_version``); a parameter replaced between calls is then traced again, and one
+    whose values change in place keeps the program (it reads the values at every call)."""
+    pytest.importorskip("numba")
+    layer = rnn.RNN(3, 4, compile=True)
+    x = mg.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    first = layer(x)[0].node.program
+    v = mg.nn.structure_version()
+    assert layer(x)[0].node.program is first and mg.nn.structure_version() == v  # a call changes nothing
+    layer.weight_hh_l0.data[...] = 0.0  # in place: same program, new values
+    out = layer(x)[0]
+    assert out.node.program is first
+    eager = rnn.RNN(3, 4, compile=False)
+    eager.load_state_dict(layer.state_dict())
+    np.testing.assert_allclose(out.data, eager(x)[0].data, rtol=1e-5, atol=1e-6)
+    cell = layer.cell(0, 0)
+    cell.weight_hh = mg.nn.Parameter(np.eye(4, dtype=np.float32))  # replaced: traced again
+    assert mg.nn.structure_version() != v
+    out = layer(x)[0]
+    eager.load_state_dict(layer.state_dict())
+    np.testing.assert_allclose(out.data, eager(x)[0].data, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    assert cell.weight_hh.grad is not None and np.abs(cell.weight_hh.grad.data).sum() > 0
+    del cell.bias_hh  # deleting also counts
+    assert mg.nn.structure_version() != v
