@@ -119,6 +119,11 @@ class Recurrent(Module):
             raise ValueError(f"{owner}: every layer's cell must have the same state shapes (they are "
                              f"stacked into (num_layers*num_directions, B, ...)), got {sorted(shapes)}")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and deep-copied without its compiled programs (keyed by the cells' ids, and not
+        picklable): the copy traces its own on first use."""
+        return {**self.__dict__, "_compiled": {}}
+
     # ------------------------------------------------------------------ structure
     @property
     def num_directions(self) -> int:
@@ -346,12 +351,12 @@ class Recurrent(Module):
 
     def _guarded(self, cell: Cell, kind: str, make: Callable[[], Any], eager: Callable[..., Any]) -> _Guarded:
         """The cell's compiled ``kind`` ("scan", "scan+recompute" or "step"), made by ``make()`` on first
-        use and again when a parameter of the cell was replaced (a new trace)."""
+        use and again when a parameter or buffer of the cell was replaced (a new trace)."""
         version = mg.nn.structure_version()  # unchanged: no module anywhere changed since the last walk
         got = self._compiled.get((id(cell), kind))
         if got is not None and got.version == version:
             return got
-        params = [id(q) for q in cell.parameters()]
+        params = [id(q) for q in cell.parameters()] + [id(b) for _, b in cell.named_buffers()]
         if got is None or got.params != params:
             got = self._compiled[id(cell), kind] = _Guarded(make(), eager, f"{self.scope_name}: "
                                                             f"{type(cell).__name__}.{eager.__name__}")
@@ -402,7 +407,7 @@ class _Guarded:
         self.__name__ = eager.__name__
         self.failed = False
         self.params: list[int] = []
-        self.version = -1  # mg.nn.structure_version() when params were last walked
+        self.version = -1  # mg.nn.structure_version() when the cell's entries were last walked
 
     def __call__(self, *args: Any) -> Any:
         if not self.failed:

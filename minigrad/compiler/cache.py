@@ -2,7 +2,7 @@
 
 The file name is a hash of the source (which spells out the whole graph: shapes, dtypes, ops), of
 ``minigrad/kernels/fastmath.py`` and ``linalg.py`` (compiled into the loops; Numba's own cache would
-not notice a change there), of the BLAS ``linalg`` calls and of the Numba version, so a file is never
+not notice a change there) and of the Numba version, so a file is never
 rewritten and a new process finds both the module and Numba's compiled code beside it. The directory
 is ``$MINIGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/minigrad`` (``~/.cache/minigrad``), else the
 system's temporary directory; when none is writable the module is compiled in memory (correct, only
@@ -35,12 +35,10 @@ VECTORIZER = ("-runtime-memory-check-threshold=64", "-vectorize-memory-check-thr
 def _salt() -> str:
     import numba
 
-    from ..kernels import linalg
-
     kernels = Path(__file__).resolve().parents[1] / "kernels"
     code = b"".join((kernels / name).read_bytes() for name in ("fastmath.py", "linalg.py"))
-    flags = (numba.__version__, repr(VECTORIZER), linalg.BLAS)
-    return hashlib.sha256(code + "|".join(flags).encode()).hexdigest()
+    # not linalg.BLAS: the compiled code calls the gemm by symbol name, whichever library it is
+    return hashlib.sha256(code + numba.__version__.encode() + repr(VECTORIZER).encode()).hexdigest()
 
 
 @functools.cache

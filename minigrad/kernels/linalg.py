@@ -20,14 +20,17 @@ compiled code (cached on disk by any caller) can always resolve it. ``BLAS`` nam
 Why not Numba's ``np.dot`` everywhere: the two libraries can be different builds. With NumPy 2.4's
 OpenBLAS 0.3.31 and SciPy 1.17's 0.3.30, float32 products of a medium LSTM step's shapes ((32, 256) @
 (256, 1024)) ran at ~100 against ~78 GFLOP/s on one core, and Numba's wrapper costs more per call
-(products at B = 1-4: 1.2-1.8x slower); ``python -m bench.blas``. ``BLAS`` is part of every generated
-module's cache key (``compiler/cache.py``).
+(products at B = 1-4: 1.2-1.8x slower); ``python -m bench.blas``. Compiled code links the symbol by
+name, so a program compiled and cached with one library runs with the other. The fallback is compiled
+when this module is first imported (a few seconds, then cached on disk like the kernels), which only
+the fallback case pays.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 
 import numpy as np
 
@@ -99,10 +102,13 @@ def _fallback_gemms() -> dict[str, int]:
 
     out = {}
     for char, real in (("s", types.float32), ("d", types.float64)):
+        sig = _signature(real, types.CPointer(real))
         try:
-            fn = cfunc(_signature(real, types.CPointer(real)), cache=True, error_model="numpy")(gemm)
-        except RuntimeError:  # no writable cache directory
-            fn = cfunc(_signature(real, types.CPointer(real)), error_model="numpy")(gemm)
+            fn = cfunc(sig, cache=True, error_model="numpy")(gemm)
+        except RuntimeError as exc:  # "cannot cache ...: no locator available"
+            warnings.warn(f"minigrad: Numba cache unavailable ({exc}); compiling the fallback gemm "
+                          "without cache", RuntimeWarning, stacklevel=2)
+            fn = cfunc(sig, error_model="numpy")(gemm)
         _KEEP.append(fn)
         out[char] = fn.address
     return out
@@ -114,7 +120,7 @@ def _select() -> str:
 
     if numba.config.DISABLE_JIT:
         return "python"
-    wanted = os.environ.get("MINIGRAD_BLAS", "numpy").strip() or "numpy"
+    wanted = os.environ.get("MINIGRAD_BLAS", "numpy").strip().lower() or "numpy"
     if wanted not in ("numpy", "numba"):
         raise ValueError(f"MINIGRAD_BLAS must be 'numpy' (the default) or 'numba', got {wanted!r}")
     found = _numpy_gemm() if wanted == "numpy" else None

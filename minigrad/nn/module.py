@@ -85,17 +85,19 @@ def _state_array(owner: str, key: str, v: Any, cur: np.ndarray) -> np.ndarray:
     return arr.astype(cur.dtype, copy=True)
 
 
-#: a fresh number from ``_COUNTER`` whenever an attribute of any Module is assigned or deleted
+#: a fresh number from ``_COUNTER`` after every change of an attribute of any Module
 _COUNTER = itertools.count(1)
 _structure = [0]
 
 
 def structure_version() -> int:
     """A number that changes whenever an attribute of any ``Module`` is assigned or deleted, hence
-    whenever a parameter, buffer or sub-module anywhere is added, replaced or removed (all go through
-    ``__setattr__``/``__delattr__``). A cache keyed on a module's parameters can skip walking them again
-    while it is unchanged (``rnn``'s compiled layers check it at every call). Every change draws a new
-    number, so two threads changing modules at once cannot make it repeat a value a reader saw."""
+    whenever a parameter, buffer or sub-module anywhere is added, replaced or removed (through
+    ``__setattr__``/``__delattr__``, or a buffer replaced by ``to`` or ``load_state_dict``). A cache
+    keyed on a module's parameters can skip walking them again while it is unchanged (``rnn``'s
+    compiled layers check it at every call). Each change draws a new number once it is complete, so
+    the value never returns to one a reader saw. (Changing a model in one thread while another runs it
+    is a race, as in PyTorch.)"""
     return _structure[0]
 
 
@@ -119,7 +121,10 @@ class Module:
     def __setattr__(self, key: str, value: Any) -> None:
         if "_params" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        _structure[0] = next(_COUNTER)
+        owner = self._flat_owner(key) if self._flat and key not in self.__dict__ else None
+        if owner is not None:  # ``layer.weight_hh_l0 = p`` replaces the child's entry, as in PyTorch
+            setattr(*owner, value)
+            return
         # replacing a registered entry by one of the same kind keeps its place in the order
         if not isinstance(value, Parameter):
             self._params.pop(key, None)
@@ -143,25 +148,40 @@ class Module:
         else:
             self._modules.pop(key, None)
         object.__setattr__(self, key, value)
+        _structure[0] = next(_COUNTER)  # after the change: a reader that saw the new number sees it done
 
-    def __getattr__(self, key: str) -> Any:
-        """Only reached when ordinary lookup fails: a parameter or buffer of a child registered with a
-        suffix, by its listed name (``layer.weight_ih_l0`` is ``layer.cell_l0.weight_ih``)."""
+    def _flat_owner(self, key: str) -> tuple[Module, str] | None:
+        """(child, name) of the parameter or buffer a child registered with a suffix lists as ``key``
+        (``layer.weight_ih_l0`` is ``layer.cell_l0.weight_ih``), or None."""
         for child, suffix in (self.__dict__.get("_flat") or {}).items():
             if key.endswith(suffix) and len(key) > len(suffix):
                 mod = self.__dict__[child]
                 base = key[:-len(suffix)]
                 if base in mod._params or base in mod._buffers:
-                    return getattr(mod, base)
+                    return mod, base
+        return None
+
+    def __getattr__(self, key: str) -> Any:
+        """Only reached when ordinary lookup fails: a parameter or buffer of a child registered with a
+        suffix, by its listed name (``layer.weight_ih_l0`` is ``layer.cell_l0.weight_ih``)."""
+        owner = self._flat_owner(key)
+        if owner is not None:
+            return getattr(*owner)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
 
     def __delattr__(self, key: str) -> None:
-        _structure[0] = next(_COUNTER)
         self._params.pop(key, None)
         self._modules.pop(key, None)
         self._buffers.pop(key, None)
         self._flat.pop(key, None)
         object.__delattr__(self, key)
+        _structure[0] = next(_COUNTER)
+
+    def _replace_buffer(self, key: str, array: np.ndarray) -> None:
+        """Replace a registered buffer's array without ``__setattr__``'s checks (``to``, loading)."""
+        self._buffers[key] = array
+        object.__setattr__(self, key, array)
+        _structure[0] = next(_COUNTER)
 
     def register_buffer(self, name: str, array: np.ndarray | None) -> None:
         """Non-trainable state (running statistics, masks) that ``state_dict()`` saves under ``name``."""
@@ -317,8 +337,7 @@ class Module:
         for m in self.modules():
             for k, b in list(m._buffers.items()):
                 if b is not None and b.dtype.kind == "f":
-                    m._buffers[k] = b.astype(dt)
-                    object.__setattr__(m, k, m._buffers[k])
+                    m._replace_buffer(k, b.astype(dt))
         return self
 
     def cpu(self) -> Module:
@@ -387,8 +406,7 @@ class Module:
             if isinstance(obj, Parameter):
                 obj.data = arr
             else:
-                mod._buffers[attr] = arr
-                object.__setattr__(mod, attr, arr)
+                mod._replace_buffer(attr, arr)
         return IncompatibleKeys(missing, unexpected)
 
     def _load_targets(self) -> dict[str, tuple[Any, Module, str, np.ndarray]]:

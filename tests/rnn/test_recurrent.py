@@ -223,3 +223,68 @@ def test_compiled_layer_follows_a_replaced_parameter(rng):
     assert cell.weight_hh.grad is not None and np.abs(cell.weight_hh.grad.data).sum() > 0
     del cell.bias_hh  # deleting also counts
     assert mg.nn.structure_version() != v
+
+
+class _GainRNN(rnn.Cell):
+    """An Elman cell whose output is scaled by a buffer (read as a constant by the compiled trace)."""
+
+    def __init__(self, input_size, hidden_size, *, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size)
+        self.w = rnn.uniform_init((hidden_size, input_size), hidden_size, rng, dtype)
+        self.u = rnn.uniform_init((hidden_size, hidden_size), hidden_size, rng, dtype)
+        self.register_buffer("gain", np.ones(hidden_size, dtype))
+
+    def forward(self, x, state):
+        (h,) = state
+        return ((x @ self.w.T + h @ self.u.T).tanh() * mg.tensor(self.gain),)
+
+
+def test_compiled_layer_follows_a_buffer_replaced_by_load_state_dict_or_to(rng):
+    pytest.importorskip("numba")
+    x = mg.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    layer = rnn.Recurrent(lambda n: _GainRNN(n, 4, rng=np.random.default_rng(n)), 3, compile=True)
+    layer(x)
+    v = mg.nn.structure_version()
+    sd = layer.state_dict()
+    sd["gain_l0"] = np.full(4, 0.5, np.float32)
+    layer.load_state_dict(sd)
+    assert mg.nn.structure_version() != v
+    compiled = layer(x)[0].data
+    layer.compile = False
+    np.testing.assert_allclose(compiled, layer(x)[0].data, rtol=1e-6, atol=1e-7)
+    layer.compile = True
+    layer.to(np.float64)
+    x64 = mg.tensor(x.data.astype(np.float64))
+    compiled = layer(x64)[0].data
+    layer.compile = False
+    np.testing.assert_allclose(compiled, layer(x64)[0].data, rtol=1e-12)
+
+
+def test_assigning_a_listed_name_replaces_the_cells_parameter(rng):
+    """``layer.weight_hh_l0 = p`` (PyTorch's name) replaces the cell's ``weight_hh``: no stray
+    parameter, the state_dict keeps its keys, and the compiled layer uses (and trains) the new one."""
+    layer = rnn.RNN(3, 4, compile=True)
+    keys = list(layer.state_dict())
+    new = mg.nn.Parameter(np.eye(4, dtype=np.float32))
+    layer.weight_hh_l0 = new
+    assert layer.weight_hh_l0 is new and layer.cell(0, 0).weight_hh is new
+    assert list(layer.state_dict()) == keys and len(list(layer.parameters())) == 4
+    x = mg.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    out = layer(x)[0]
+    out.sum().backward()
+    assert new.grad is not None
+    eager = rnn.RNN(3, 4, compile=False)
+    eager.load_state_dict(layer.state_dict())
+    np.testing.assert_allclose(out.data, eager(x)[0].data, rtol=1e-5, atol=1e-6)
+
+
+def test_a_compiled_layer_that_ran_pickles_and_copies_without_its_programs(rng):
+    import copy
+    import pickle
+
+    layer = rnn.LSTM(3, 4, compile=True)
+    x = mg.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    want = layer(x)[0].data
+    for twin in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+        assert twin._compiled == {} and layer._compiled
+        np.testing.assert_array_equal(twin(x)[0].data, want)
