@@ -191,22 +191,21 @@ def _blas_dot(a, b):
     if k == 0:
         out[:] = 0
         return out
-    if a.flags.c_contiguous:
-        ta, lda = _N, k
-    elif a.flags.f_contiguous:
-        ta, lda = _T, m
-    else:
-        a = np.ascontiguousarray(a)
-        ta, lda = _N, k
-    if b.flags.c_contiguous:
-        tb, ldb = _N, n
-    elif b.flags.f_contiguous:
-        tb, ldb = _T, k
-    else:
-        b = np.ascontiguousarray(b)
-        tb, ldb = _N, n
+    a, ta, lda = _operand(a)
+    b, tb, ldb = _operand(b)
     _gemm_into(ta, tb, a, lda, b, ldb, out)
     return out
+
+
+def _operand(x):
+    """(x or a C-ordered copy of it, its CBLAS transpose flag, its leading dimension) for a row-major
+    gemm: C order as it is, F order as the transpose of a C-ordered array."""
+    rows, cols = x.shape
+    if x.flags.c_contiguous:
+        return x, _N, cols
+    if x.flags.f_contiguous:
+        return x, _T, rows
+    return np.ascontiguousarray(x), _N, cols
 
 
 def _python_dot(a, b):
@@ -219,5 +218,6 @@ if BLAS == "python":
 else:
     _dot = _blas_dot
     _gemm_into = jit(_gemm_into, error_model="numpy")
+    _operand = jit(_operand, error_model="numpy")
 
 __getattr__ = lazy_kernels(globals(), error_model="numpy")
