@@ -16,12 +16,24 @@ def jit(py: Callable, **options: Any) -> Callable:
     """
     import numba
 
+    return _cached(lambda cache: numba.njit(cache=cache, **options)(py))
+
+
+def cfunc(signature: Any, py: Callable, **options: Any) -> Any:
+    """``numba.cfunc(signature, cache=True, **options)(py)`` (a C callable: ``.address``), with
+    ``jit``'s fallback when no cache directory is writable."""
+    import numba
+
+    return _cached(lambda cache: numba.cfunc(signature, cache=cache, **options)(py))
+
+
+def _cached(make: Callable[[bool], Any]) -> Any:
     try:
-        return numba.njit(cache=True, **options)(py)
+        return make(True)
     except RuntimeError as exc:  # "cannot cache function ...: no locator available"
         warnings.warn(f"minigrad: Numba cache unavailable ({exc}); compiling without cache",
-                      RuntimeWarning, stacklevel=3)
-        return numba.njit(cache=False, **options)(py)
+                      RuntimeWarning, stacklevel=4)
+        return make(False)
 
 
 def lazy_kernels(namespace: dict[str, Any], **options: Any) -> Callable[[str], Callable]:

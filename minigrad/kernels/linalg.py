@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-import warnings
 
 import numpy as np
 
-from ._jit import jit, lazy_kernels
+from ._jit import cfunc, jit, lazy_kernels
 
 #: CBLAS constants: row-major storage, no transpose, transpose
 _ROW, _N, _T = 101, 111, 112
@@ -86,7 +85,7 @@ def _signature(real, pointer):
 
 def _fallback_gemms() -> dict[str, int]:
     """{"s" or "d": address} of row-major gemms compiled here on Numba's ``np.dot``."""
-    from numba import carray, cfunc, types
+    from numba import carray, types
 
     def gemm(order, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc):
         a = carray(pa, (m, lda))[:, :k] if ta == _N else carray(pa, (k, lda))[:, :m].T
@@ -102,13 +101,7 @@ def _fallback_gemms() -> dict[str, int]:
 
     out = {}
     for char, real in (("s", types.float32), ("d", types.float64)):
-        sig = _signature(real, types.CPointer(real))
-        try:
-            fn = cfunc(sig, cache=True, error_model="numpy")(gemm)
-        except RuntimeError as exc:  # "cannot cache ...: no locator available"
-            warnings.warn(f"minigrad: Numba cache unavailable ({exc}); compiling the fallback gemm "
-                          "without cache", RuntimeWarning, stacklevel=2)
-            fn = cfunc(sig, error_model="numpy")(gemm)
+        fn = cfunc(_signature(real, types.CPointer(real)), gemm, error_model="numpy")
         _KEEP.append(fn)
         out[char] = fn.address
     return out

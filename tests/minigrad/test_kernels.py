@@ -275,6 +275,28 @@ def test_cache_fallback_when_numba_cannot_cache(monkeypatch) -> None:
     assert out[0] == 1.0
 
 
+def test_cfunc_has_the_same_cache_fallback(monkeypatch) -> None:
+    """``_jit.cfunc`` (the fallback gemm of ``linalg``) compiles without cache, warning, when Numba
+    cannot cache."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("a C callable needs the JIT")
+    real = numba.cfunc
+    calls = []
+
+    def cfunc(sig, cache=False, **kw):
+        calls.append(cache)
+        if cache:
+            raise RuntimeError("cannot cache function 'twice': no locator available for file 'x.py'")
+        return real(sig, cache=cache, **kw)
+
+    monkeypatch.setattr(numba, "cfunc", cfunc)
+    with pytest.warns(RuntimeWarning, match="cache unavailable"):
+        fn = _jit.cfunc("float64(float64)", lambda x: 2.0 * x)
+    assert calls == [True, False] and fn.ctypes(1.5) == 3.0
+
+
 def test_other_errors_are_not_swallowed(monkeypatch) -> None:
     import numba
 
