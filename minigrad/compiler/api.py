@@ -79,6 +79,9 @@ class Program:
         #: with a recurrence's options: the adjoints the step returns, and its deferred products
         self.returned: list[Value] = []
         self.deferred: list[tuple[Value, Value, str]] = []
+        #: what the backward writes into arrays its caller passes last: args' adjoints and deferred
+        #: products' g (by index), as ``Backward.give`` lists them
+        self.gives: list[Value | int] = []
         #: the backward's variables -> the array each holds when it returns (``Backward.arrays``)
         self.arrays: dict[str, str] = {}
         dims = Dims()
@@ -87,6 +90,7 @@ class Program:
             bsrc = bw.source(units)
             self.saved = list(bw.needs.values())
             self.returned, self.deferred = bw.returned, bw.deferred
+            self.gives = [key for key, _ in bw.gives]
             self.arrays = bw.arrays()
         #: loop outputs the caller of ``forward`` passes in (a subclass's)
         self.given = self.given_outputs(units, keep)

@@ -56,12 +56,14 @@ class Backward:
     """Emits the backward function; records which forward arrays it reads (``needs``)."""
 
     def __init__(self, graph: Graph, saved: set[int], dims: Dims, hoisted: set[int] | None = None,
-                 invariant: frozenset[int] = frozenset()) -> None:
+                 invariant: frozenset[int] = frozenset(), given: frozenset[int] = frozenset()) -> None:
         self.graph, self.saved = graph, saved
         self.code = Code(dims, [], "b")
         self.dims = dims
         self.adj: dict[int, str] = {}  # id(value) -> its adjoint array variable
-        self.owned: set[int] = set()  # adjoints in buffers allocated here (safe to update in place)
+        #: adjoint variable -> the line count when it last got an array of its own (a fresh sum, or a
+        #: scatter's buffer): while no statement since reads it, no other variable holds or views it
+        self.sole: dict[str, int] = {}
         self.needs: dict[int, Value] = {}  # forward arrays the backward reads
         #: a recurrence's step (``recurrence.hoisted``): ids of the weight-only values whose backward
         #: runs once after the loop; a product ``x @ y`` with such a y returns its ``g`` per step
@@ -73,6 +75,10 @@ class Backward:
         #: rebinds, loops write into buffers allocated just before them)
         self.scatters = 0
         self.uncopied: list[tuple[int, int]] = []  # (line of a deferred ``g = d_c``, scatters before it)
+        #: ids of args whose adjoint may end in an array the caller passes (a recurrence's dX[t]);
+        #: ``gives``: those that do, with the parameter that takes the array (see ``give``)
+        self.given = given
+        self.gives: list[tuple[Value | int, str]] = []
 
     def need(self, v: Value) -> str:
         if v.kind != "const" or not v.is_scalar_const:
@@ -86,7 +92,7 @@ class Backward:
         else:
             self.code.add(f"{name} = {expr}")
             self.adj[id(v)] = name
-        self.owned.add(id(v))  # a fresh array either way (a + b, or a product / copy below)
+        self.sole[name] = len(self.code.lines)  # a fresh array either way (a + b, or a product)
 
     def alias(self, v: Value, expr: str) -> None:
         """``d_v`` (+)= ``expr`` where ``expr`` may be a view of another adjoint."""
@@ -102,11 +108,19 @@ class Backward:
         if id(v) not in self.adj:
             self.code.add(f"{name} = np.zeros({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})")
             self.adj[id(v)] = name
-        elif id(v) not in self.owned:
+        elif not self.alone(name):
             self.code.add(f"{name} = {name}.copy()")
-        self.owned.add(id(v))
         self.code.add(f"{name}[{idx}] += {expr}")
+        self.sole[name] = len(self.code.lines)
         self.scatters += 1
+
+    def alone(self, name: str) -> bool:
+        """Whether ``name`` holds an array of its own that no line has read since (``sole``), so that no
+        other variable holds it or a view of it (found in review: a loop's buffer taken as the adjoint
+        of both x and h @ W was written into by x's slice, changing dW and dh)."""
+        k = self.sole.get(name)
+        word = re.compile(rf"\b{name}\b")
+        return k is not None and not any(word.search(line) for line in self.code.lines[k:])
 
     # -------------------------------------------------------------- the whole function
     def source(self, units: list[Unit]) -> str:
@@ -128,9 +142,33 @@ class Backward:
             rets = [self.adj[id(v)] if id(v) in self.adj else
                     f"np.zeros({self.dims.shape(v.shape)}, {dtype_name(v.dtype)})" for v in wanted]
         self.code.add(f"return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
+        self.give()
         saved = [v.name for v in self.needs.values()]
         grads = [f"d_{v.name}" for v in self.graph.outputs]
-        return function("backward", ["dims", *saved, *grads], self.code)
+        return function("backward", ["dims", *saved, *grads, *[b for _, b in self.gives]], self.code)
+
+    def give(self) -> None:
+        """The arrays a recurrence's step would allocate and its loop then copy into (T, ...) buffers:
+        the adjoint of each ``given`` arg (into dX[t]) and, in a recurrence, each deferred product's g
+        (into G[t]). Where that array is, when the function returns, a buffer a fused loop filled whole
+        (``r_v = np.empty(...)``, made just before the loop), its allocation becomes a parameter and
+        the loop writes straight into the caller's array. ``gives``: (the arg, or the deferred
+        product's index; the parameter), a buffer that two share given once."""
+        held = self.arrays()
+        wants: list[tuple[Value | int, str, tuple[int, ...], np.dtype]] = [
+            (v, self.adj[id(v)], v.shape, v.dtype) for v in self.graph.args
+            if id(v) in self.given and id(v) in self.adj]
+        if self.hoisted is not None:  # g of x @ y: (B, k) @ (k, n) -> (B, n)
+            wants += [(j, g, (x.shape[0], y.shape[1]), y.dtype) for j, (y, x, g) in enumerate(self.deferred)]
+        drop: dict[int, tuple[Value | int, str]] = {}
+        for key, var, shape, dt in wants:
+            buf, _, k = held.get(var, "").partition("@")
+            alloc = f"    {buf} = np.empty({self.dims.shape(shape)}, {dtype_name(dt)})"
+            if k and buf.startswith("r_") and self.code.lines[int(k)] == alloc and int(k) not in drop:
+                drop[int(k)] = (key, buf)
+        for k in sorted(drop, reverse=True):
+            del self.code.lines[k]
+        self.gives = [drop[k] for k in sorted(drop)]
 
     def copy_deferred(self) -> None:
         """A deferred product's ``g = d_c`` becomes a copy only when a scatter follows it: the step
@@ -292,7 +330,6 @@ class Backward:
     def _take(self, v: Value, buf: str) -> None:
         self.code.add(f"d_{v.name} = {buf}")
         self.adj[id(v)] = f"d_{v.name}"
-        self.owned.add(id(v))
 
     def scalar_vjp(self, body: Code, op: Op, same: dict[int, Value], unchanged: set[int], dt: str) -> None:
         """The contributions of one pointwise op to its inputs' scalar adjoints; ``same`` maps each

@@ -205,7 +205,9 @@ class ScanProgram(Program):
         return [v.name for v in self.stored() if id(v) in written]
 
     def backward_options(self) -> dict[str, Any]:
-        return {"hoisted": self.hoisted, "invariant": frozenset(self.invariant)}
+        # the xs' adjoints: written straight into scan_backward's (T, ...) buffers
+        return {"hoisted": self.hoisted, "invariant": frozenset(self.invariant),
+                "given": frozenset(map(id, self.graph.args[:self.n_xs]))}
 
     def computed_by_caller(self) -> list[Value]:
         """The weight-only views and casts (``w.T``): ``scan_forward`` makes them once, before the

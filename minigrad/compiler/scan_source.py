@@ -126,7 +126,10 @@ def backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
               "    t = k if reverse else T - 1 - k",
               *_recomputed(p, xs, carry),
               *_seeds(p, dims, carry, saved)]
+    given = {id(key) for key in p.gives if not isinstance(key, int)}
     for k, v in enumerate(p.returned):
+        if id(v) in given:  # the step wrote it into dX[t]
+            continue
         if id(v) in x_ids:
             lines += [f"    g{k} = r[{k}]", *_each(v.shape, dims, f"dX_{v.name}[t, {{i}}] = g{k}[{{i}}]")]
         elif v.kind != "arg":
@@ -135,7 +138,7 @@ def backward_loop(p: ScanProgram, dims: Dims, xs: list[Value], carry: list[Value
             lines.append(f"    d_{v.name} = r[{k}]")
     n = len(p.returned)
     for j, (y, x, _) in enumerate(p.deferred):
-        if j not in p.g_is_dx:
+        if j not in p.g_is_dx and j not in p.gives:  # (a given g the step wrote into G[t])
             lines += [f"    g{n + j} = r[{n + j}]",
                       *_each(g_shape(y, x), dims, f"G{j}[t, {{i}}] = g{n + j}[{{i}}]")]
     done = _after_loop(p, dims, lines, x_ids)
@@ -172,7 +175,9 @@ def _seeds(p: ScanProgram, dims: Dims, carry: list[Value], saved: list[str]) -> 
         if terms:
             total = " + ".join(f"{name}[{'t, ' if at_t else ''}{{i}}]" for name, at_t in terms)
             lines += _each(v.shape, dims, f"seed{k}[{{i}}] = {total}")
-    return [*lines, f"    r = backward(dims, {', '.join(saved + seeds)})"]
+    # the arrays the step writes into (``Backward.give``): xs' adjoints, deferred products' g
+    given = [f"G{key}[t]" if isinstance(key, int) else f"dX_{key.name}[t]" for key in p.gives]
+    return [*lines, f"    r = backward(dims, {', '.join(saved + seeds + given)})"]
 
 
 def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -> set[int]:
@@ -182,7 +187,6 @@ def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -
     for v in p.returned:
         if v.kind != "arg":
             post.adj[id(v)] = f"d_{v.name}"
-            post.owned.add(id(v))
     if p.deferred:
         lines.append("# the weights' gradients through the recurrent products: one product over all steps")
     for j, (y, x, _) in enumerate(p.deferred):
@@ -196,7 +200,6 @@ def _after_loop(p: ScanProgram, dims: Dims, lines: list[str], x_ids: set[int]) -
         else:
             lines.append(f"d_{y.name} = {prod}")
             post.adj[id(y)] = f"d_{y.name}"
-            post.owned.add(id(y))
     for op in reversed(p.graph.ops):
         if id(op.out) in p.hoisted and id(op.out) in post.adj:
             post.array_op(op)

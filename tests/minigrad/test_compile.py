@@ -230,3 +230,19 @@ def test_the_arrays_a_generated_backward_holds_follow_its_rebindings() -> None:
     view = ["    r_a = np.empty((n0, n1), f32)", "    d_b = r_a", "    d_c = d_b.T", "    g = d_c"]
     assert arrays_held(view)["g"] != arrays_held(view)["r_a"]  # overlapping, not one array
     assert "        r_x[i0] = 0.0" not in arrays_held([*lines, "        r_x[i0] = 0.0"])  # a loop body
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_scatter_never_writes_into_an_array_another_adjoint_holds(dtype) -> None:
+    """Found in review: one loop buffer was the adjoint of both x and h @ w (d(x + h @ w)); x's slice
+    then added its gradient into that buffer in place, and dh and dw, read from it later, were wrong."""
+    rng = np.random.default_rng(12)
+
+    def f(x, h, w):
+        m = h @ w
+        s = x[0:2] @ w
+        return (x + m).tanh(), s * s
+
+    compare(f, leaves(rng, [(3, 4), (3, 4), (4, 4)], dtype), dtype)
+    src = mg.compile(f).program(*leaves(rng, [(3, 4), (3, 4), (4, 4)], dtype)).source
+    assert "d_x = d_x.copy()" in src

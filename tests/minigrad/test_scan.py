@@ -475,6 +475,49 @@ def test_a_recurrent_products_adjoint_that_is_dx_is_read_from_dx(kind, kept) -> 
     assert ("G0.reshape" in prog.source) == bool(kept) and ".copy()  # d" not in prog.source
 
 
+def _two_xs_one_adjoint(h, x):  # x1 and x2 get the same adjoint array: dX1[t] is given it, dX2 copies
+    x1, x2 = x
+    z = (x1 + x2 + h @ _W.T).tanh()
+    return z, z
+
+
+def _adjoint_from_a_product(h, x):  # dx = g @ W^T: no loop's buffer, copied into dX[t] as before; the two
+    # products' g are one buffer: G0[t] is given it, G1 copies
+    z = (x @ _W + h @ _W.T).tanh()
+    return z, z
+
+
+@pytest.mark.parametrize("fn,copied", [(_two_xs_one_adjoint, 1), (_adjoint_from_a_product, 2)])
+def test_the_steps_backward_writes_into_the_loops_buffers(fn, copied) -> None:
+    """A loop buffer the step's backward returns whole as an x's gradient or a recurrent product's g
+    is a parameter: scan_backward passes dX[t] (or G[t]) and keeps no per-step copy of it."""
+    rng = np.random.default_rng(14)
+    xs = (param(rng, 5, 2, 4), param(rng, 5, 2, 4)) if fn is _two_xs_one_adjoint else param(rng, 5, 2, 4)
+    h0 = param(rng, 2, 4)
+    leaves = [*(xs if isinstance(xs, tuple) else (xs,)), h0, _W]
+    scan = mg.compile_scan(fn)
+    got = grads_of(lambda: scan(h0, xs), leaves)
+    want = grads_of(lambda: eager_scan(fn, h0, xs), leaves)
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert rel(a, e) <= 1e-12
+    prog = scan.program(h0, xs)
+    assert len(prog.gives) == 1
+    assert prog.source.count("[t, i0, i1] = g") == copied  # per-step copies of what the step returned
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_the_builtin_cells_keep_no_per_step_copy_of_dx_or_g(kind) -> None:
+    a, b = layer_pair(kind, "float64")
+    x = mg.tensor(np.random.default_rng(15).standard_normal((9, 2, 3)), requires_grad=True)
+    got, want = (grads_of(lambda m=m: m(x), [*m.parameters(), x]) for m in (b, a))
+    for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        assert rel(g, w) <= 1e-12
+    scan = next(iter(b._compiled.values())).compiled
+    prog = next(reversed(scan.programs.entries.values()))
+    assert len(prog.gives) == len(prog.deferred) + 1 - len(prog.g_is_dx)  # dX, and the GRU's G0
+    assert "[t, i0, i1] = g" not in prog.source and "dX_gx_0[t])" in prog.source
+
+
 @pytest.mark.parametrize("k2", [None, 10])
 def test_truncated_bptt_on_a_compiled_layer_equals_eager(k2) -> None:
     trained = []
