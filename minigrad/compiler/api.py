@@ -68,10 +68,11 @@ class Program:
         self.graph: Graph = graph
         self.captured = captured
         self.capture_sig = [_sig(t) for t in captured]
-        self.const_arrays = [v.const for v in graph.consts if not v.is_scalar_const]
         self.structure = type(result) if isinstance(result, (tuple, list)) else None
         ins = [*graph.args, *graph.captures]
         self.wanted = [i for i, v in enumerate(ins) if v.requires_grad]
+        self.rewrite(graph)
+        self.const_arrays = [v.const for v in graph.consts if not v.is_scalar_const]
         units, keep, recall = plan(graph)
         bsrc = None
         #: the forward arrays the backward reads, in the order ``forward`` returns them after the outputs
@@ -102,6 +103,9 @@ class Program:
         self.bind(load(self.source, self.jit_all))
         self.node = type("CompiledCall", (CompiledCall,), {"name": f"compiled {_name(fn)}",
                                                            "__module__": __name__})
+
+    def rewrite(self, graph: Graph) -> None:
+        """Rewrite the traced graph before it is planned (a subclass's; its values and arguments stay)."""
 
     def given_outputs(self, units: list, keep: set[int]) -> list[str]:
         """Names of loop outputs ``forward`` takes as parameters instead of allocating them (``keep``:

@@ -378,6 +378,47 @@ def run_layer(m, x, **kw):
     return [o.data, *[q.data for q in s], x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
 
 
+@pytest.mark.parametrize("kind,dtype", [("LSTM", "float64"), ("GRU", "float32"), ("RNN", "float64")])
+def test_a_large_projection_folds_its_bias_into_the_product(kind, dtype) -> None:
+    """From FOLD_MIN elements, x W^T + b is ONE product [x | 1] [W^T ; b] (no pass adding b, none
+    summing dG for db); every gradient as eager's, through two layers (the second's x needs dX)."""
+    from minigrad.compiler.prologue import FOLD_MIN
+
+    T, B = 64, 8
+    a = getattr(rnn, kind)(3, 64, num_layers=2, compile=False).to(dtype)
+    b = getattr(rnn, kind)(3, 64, num_layers=2, compile=True).to(dtype)
+    b.load_state_dict(a.state_dict())
+    x = mg.tensor(np.random.default_rng(16).standard_normal((T, B, 3)), dtype=dtype, requires_grad=True)
+    got, want = run_layer(b, x), run_layer(a, x)
+    for g, w in zip(got, want):
+        assert rel(g, w) <= TOL[dtype]
+    scan = next(iter(b._compiled.values())).compiled
+    pre = next(iter(scan.prologues.entries.values())).program
+    assert T * B * pre.graph.outputs[0].shape[-1] >= FOLD_MIN
+    assert "np.concatenate((reshape, ones,), 1)" in pre.source and "d_xs_0 = " in pre.source
+    assert "+=" not in pre.source  # no loop summing dG over the rows for db
+
+
+def test_fold_biases_leaves_other_sums_alone() -> None:
+    from minigrad.compiler.prologue import FOLD_MIN, fold_biases
+    from minigrad.compiler.trace import trace
+
+    rng = np.random.default_rng(17)
+    n = FOLD_MIN // 8
+    x, w = mg.tensor(rng.standard_normal((n, 3))), mg.tensor(rng.standard_normal((8, 3)), requires_grad=True)
+    v, m = mg.tensor(rng.standard_normal(8), requires_grad=True), mg.tensor(rng.standard_normal((n, 8)))
+
+    def kinds(fn):
+        graph = trace(fn, (x,), [x], ["x"], ())[0]
+        fold_biases(graph)
+        return [op.kind for op in graph.ops]
+
+    assert kinds(lambda x: x @ w.T + v)[-1] == "matmul"  # folded: the sum is gone
+    assert "pw" in kinds(lambda x: x @ w.T + m)  # a (n, 8) addend: not a bias
+    assert "pw" in kinds(lambda x: (x @ w.T + v) * (x @ w.T))  # two products (the second unfolded)
+    assert kinds(lambda x: (x[:2] @ w.T + v))[-1] == "pw"  # fewer than FOLD_MIN elements
+
+
 @pytest.mark.parametrize("kind,dtype,lengths", [("LSTM", "float64", [5, 2, 4]), ("GRU", "float64", None),
                                                 ("RNN", "float32", [1, 5, 3])])
 def test_compiled_layers_equal_eager_with_masks_and_both_directions(kind, dtype, lengths) -> None:
