@@ -84,7 +84,8 @@ def _seed(root: Tensor, grad: Any) -> np.ndarray:
                 f"backward: the tensor has shape {root.shape}; backward without a gradient argument "
                 "is only defined for a single-element (scalar) output. Pass grad= of the same shape."
             )
-        return np.ones(root.data.shape, root.dtype)
+        shape = root.data.shape  # () for a loss: np.array is ~1 us cheaper than np.ones
+        return np.array(1, root.dtype) if not shape else np.ones(shape, root.dtype)
     g = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
     if g.shape != root.shape:
         raise ValueError(f"backward: grad has shape {g.shape} but the tensor has shape {root.shape}")
