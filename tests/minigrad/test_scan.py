@@ -380,8 +380,9 @@ def run_layer(m, x, **kw):
 
 @pytest.mark.parametrize("kind,dtype", [("LSTM", "float64"), ("GRU", "float32"), ("RNN", "float64")])
 def test_a_large_projection_folds_its_bias_into_the_product(kind, dtype) -> None:
-    """From FOLD_MIN elements, x W^T + b is ONE product [x | 1] [W^T ; b] (no pass adding b, none
-    summing dG for db); every gradient as eager's, through two layers (the second's x needs dX)."""
+    """From FOLD_MIN elements and N >= 4 K, x W^T + b is ONE product [x | 1] [W^T ; b] (no pass adding
+    b, none summing dG for db); every gradient as eager's, through two layers (the LSTM's and GRU's
+    second layer fold too, with a dX)."""
     from minigrad.compiler.prologue import FOLD_MIN
 
     T, B = 64, 8
@@ -405,18 +406,20 @@ def test_fold_biases_leaves_other_sums_alone() -> None:
 
     rng = np.random.default_rng(17)
     n = FOLD_MIN // 8
-    x, w = mg.tensor(rng.standard_normal((n, 3))), mg.tensor(rng.standard_normal((8, 3)), requires_grad=True)
+    x, w = mg.tensor(rng.standard_normal((n, 2))), mg.tensor(rng.standard_normal((8, 2)), requires_grad=True)
     v, m = mg.tensor(rng.standard_normal(8), requires_grad=True), mg.tensor(rng.standard_normal((n, 8)))
+    x4, w4 = mg.tensor(rng.standard_normal((n, 4))), mg.tensor(rng.standard_normal((8, 4)))
 
-    def kinds(fn):
+    def folded(fn, x=x):
         graph = trace(fn, (x,), [x], ["x"], ())[0]
         fold_biases(graph)
-        return [op.kind for op in graph.ops]
+        return [op.kind for op in graph.ops].count("concat")
 
-    assert kinds(lambda x: x @ w.T + v)[-1] == "matmul"  # folded: the sum is gone
-    assert "pw" in kinds(lambda x: x @ w.T + m)  # a (n, 8) addend: not a bias
-    assert "pw" in kinds(lambda x: (x @ w.T + v) * (x @ w.T))  # two products (the second unfolded)
-    assert kinds(lambda x: (x[:2] @ w.T + v))[-1] == "pw"  # fewer than FOLD_MIN elements
+    assert folded(lambda x: x @ w.T + v) == 2 and folded(lambda x: v + x @ w.T) == 2  # N = 8 = 4 K
+    assert folded(lambda x: x @ w.T + m) == 0  # a (n, 8) addend: not a bias
+    assert folded(lambda x: (lambda p: (p + v) * p)(x @ w.T)) == 0  # the product read twice
+    assert folded(lambda x: x[:2] @ w.T + v) == 0  # fewer than FOLD_MIN elements
+    assert folded(lambda x: x @ w4.T + v, x4) == 0  # N = 8 < 4 K = 16: the pass costs less than the copy
 
 
 @pytest.mark.parametrize("kind,dtype,lengths", [("LSTM", "float64", [5, 2, 4]), ("GRU", "float64", None),
