@@ -258,26 +258,30 @@ class Backward:
               ) -> dict[int, tuple[Value, str]]:
         """Stores of the pieces that tile a base into ``r_<base>`` at their offsets (a base whose
         pieces have the same adjoints as an earlier one's, as ``gx`` and ``h @ W^T`` in
-        ``gates = gx + h @ W^T``, shares its buffer). Returns their entries of ``bufs``."""
+        ``gates = gx + h @ W^T``, shares its buffer). Pieces broadcast over the loop (a GRU's
+        ``b_hh`` chunked with ``h @ W_hh^T + b_hh``) add into one zeroed buffer of the base's shape:
+        no buffer per piece, no concatenate after the loop. Returns their entries of ``bufs``."""
         groups: dict[int, tuple[Value, list[Value]]] = {}
         for v in targets:
             w = window(v)
-            if w is not None and v.shape == r.shape:
+            if w is not None:
                 groups.setdefault(id(w[0]), (w[0], []))[1].append(v)
         bufs: dict[int, tuple[Value, str]] = {}
-        made: dict[tuple, str] = {}  # the pieces' (adjoint, offsets) -> the buffer holding them
+        made: dict[tuple, str] = {}  # the pieces' (base shape, adjoint, offsets) -> the buffer holding them
         direct = {id(v) for v in targets}
         for base, pieces in groups.values():
-            if id(base) in direct or _tiling_axis(base, pieces) is None:  # a base also read whole
-                continue  # adds its own adjoint: not tiled (gather joins the pieces)
-            key = tuple(sorted((id(same[id(v)]), tuple(window(v)[1])) for v in pieces))
+            summed = {v.shape != r.shape for v in pieces}
+            if id(base) in direct or len(summed) != 1 or _tiling_axis(base, pieces) is None:
+                continue  # a base also read whole adds its own adjoint: not tiled (gather joins pieces)
+            summed_ = summed.pop()
+            key = (base.shape, *sorted((id(same[id(v)]), tuple(window(v)[1])) for v in pieces))
             buf = made.get(key)
             if buf is None:
                 buf = made[key] = f"r_{base.name}"
-                self.allocate(body, base, "empty")
+                self.allocate(body, base, "zeros" if summed_ else "empty")
                 for v in pieces:
                     starts = [self.dims.int(k) for k in window(v)[1]]
-                    body.add(f"{index(v, r.shape, buf, starts)} = d_{v.name}_")
+                    body.add(f"{index(v, r.shape, buf, starts)} {'+=' if summed_ else '='} d_{v.name}_")
             bufs.update({id(v): (base, buf) for v in pieces})
         return bufs
 

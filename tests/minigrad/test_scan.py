@@ -582,6 +582,8 @@ def test_the_builtin_cells_keep_no_per_step_copy_of_dx_or_g(kind) -> None:
     prog = next(reversed(scan.programs.entries.values()))
     assert len(prog.gives) == len(prog.deferred) + 1 - len(prog.g_is_dx)  # dX, and the GRU's G0
     assert "[t, i0, i1] = g" not in prog.source and "dX_gx_0[t])" in prog.source
+    step_backward = prog.source[prog.source.index("def backward"):prog.source.index("def scan_forward")]
+    assert "np.concatenate" not in step_backward  # the GRU's b_hh pieces add into one buffer
 
 
 @pytest.mark.parametrize("k2", [None, 10])
