@@ -270,18 +270,18 @@ class Backward:
         made: dict[tuple, str] = {}  # the pieces' (base shape, adjoint, offsets) -> the buffer holding them
         direct = {id(v) for v in targets}
         for base, pieces in groups.values():
-            summed = {v.shape != r.shape for v in pieces}
-            if id(base) in direct or len(summed) != 1 or _tiling_axis(base, pieces) is None:
+            kinds = {v.shape != r.shape for v in pieces}  # broadcast pieces add up, the others are stored
+            if id(base) in direct or len(kinds) != 1 or _tiling_axis(base, pieces) is None:
                 continue  # a base also read whole adds its own adjoint: not tiled (gather joins pieces)
-            summed_ = summed.pop()
+            adds = kinds.pop()
             key = (base.shape, *sorted((id(same[id(v)]), tuple(window(v)[1])) for v in pieces))
             buf = made.get(key)
             if buf is None:
                 buf = made[key] = f"r_{base.name}"
-                self.allocate(body, base, "zeros" if summed_ else "empty")
+                self.allocate(body, base, "zeros" if adds else "empty")
                 for v in pieces:
                     starts = [self.dims.int(k) for k in window(v)[1]]
-                    body.add(f"{index(v, r.shape, buf, starts)} {'+=' if summed_ else '='} d_{v.name}_")
+                    body.add(f"{index(v, r.shape, buf, starts)} {'+=' if adds else '='} d_{v.name}_")
             bufs.update({id(v): (base, buf) for v in pieces})
         return bufs
 
