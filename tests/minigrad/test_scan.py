@@ -529,7 +529,9 @@ def test_the_layers_share_one_generated_module() -> None:
 @pytest.mark.parametrize("kind,kept", [("LSTM", 0), ("RNN", 0), ("GRU", 1)])
 def test_a_recurrent_products_adjoint_that_is_dx_is_read_from_dx(kind, kept) -> None:
     """The LSTM's and RNN's d(gx + h W^T) is also their dX: the weight gradient after the loop reads
-    dX (no G buffer, no per-step copy); the GRU's h W_hh^T + b_hh has an adjoint of its own."""
+    dX (no G buffer, no per-step copy); the GRU's h W_hh^T + b_hh has an adjoint of its own. The step's
+    backward writes dX[t] and G[t] itself (no per-step copy either) and the GRU's b_hh pieces add into
+    one buffer (no concatenate)."""
     a, b = layer_pair(kind, "float64")
     x = mg.tensor(np.random.default_rng(5).standard_normal((9, 2, 3)), requires_grad=True)
     got, want = (grads_of(lambda m=m: m(x), [*m.parameters(), x]) for m in (b, a))
@@ -539,6 +541,10 @@ def test_a_recurrent_products_adjoint_that_is_dx_is_read_from_dx(kind, kept) -> 
     prog = next(reversed(scan.programs.entries.values()))  # the one program of the layer
     assert len(prog.adjoint_space.specs) == kept and len(prog.g_is_dx) == len(prog.deferred) - kept
     assert ("G0.reshape" in prog.source) == bool(kept) and ".copy()  # d" not in prog.source
+    assert len(prog.gives) == 1 + kept and "[t, i0, i1] = g" not in prog.source
+    src = prog.source
+    step_backward = src[src.index("def backward"):src.index("def scan_")]
+    assert "dX_gx_0[t])" in src and "np.concatenate" not in step_backward
 
 
 def _two_xs_one_adjoint(h, x):  # x1 and x2 get the same adjoint array: dX1[t] is given it, dX2 copies
@@ -569,21 +575,6 @@ def test_the_steps_backward_writes_into_the_loops_buffers(fn, copied) -> None:
     prog = scan.program(h0, xs)
     assert len(prog.gives) == 1
     assert prog.source.count("[t, i0, i1] = g") == copied  # per-step copies of what the step returned
-
-
-@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
-def test_the_builtin_cells_keep_no_per_step_copy_of_dx_or_g(kind) -> None:
-    a, b = layer_pair(kind, "float64")
-    x = mg.tensor(np.random.default_rng(15).standard_normal((9, 2, 3)), requires_grad=True)
-    got, want = (grads_of(lambda m=m: m(x), [*m.parameters(), x]) for m in (b, a))
-    for g, w in zip(got[0] + got[1], want[0] + want[1]):
-        assert rel(g, w) <= 1e-12
-    scan = next(iter(b._compiled.values())).compiled
-    prog = next(reversed(scan.programs.entries.values()))
-    assert len(prog.gives) == len(prog.deferred) + 1 - len(prog.g_is_dx)  # dX, and the GRU's G0
-    assert "[t, i0, i1] = g" not in prog.source and "dX_gx_0[t])" in prog.source
-    step_backward = prog.source[prog.source.index("def backward"):prog.source.index("def scan_forward")]
-    assert "np.concatenate" not in step_backward  # the GRU's b_hh pieces add into one buffer
 
 
 @pytest.mark.parametrize("k2", [None, 10])
