@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import ContextDecorator
 
 from . import _state
 
@@ -23,9 +24,10 @@ STEP_PREFIX = "t="
 _STEP_RE = re.compile(r"^t=(-?\d+)$")
 
 
-class scope:  # noqa: N801 (used as a function: ``with mg.scope("encoder"):``)
-    """Every node created inside ``with scope(name):`` records ``current_scope() + (name,)``; scopes
-    nest. (A class, not a generator: a layer enters two per call, and ``contextlib``'s costs ~1 us.)"""
+class scope(ContextDecorator):  # noqa: N801 (used as a function: ``with mg.scope("encoder"):``)
+    """Every node created inside ``with scope(name):`` (or a function decorated ``@scope(name)``)
+    records ``current_scope() + (name,)``; scopes nest. (A class, not a generator: a layer enters two
+    per call, and ``contextlib.contextmanager``'s cost ~1 us.)"""
 
     __slots__ = ("name", "prev")
 

@@ -71,10 +71,6 @@ class Backward:
         self.hoisted, self.invariant = hoisted, invariant
         self.deferred: list[tuple[Value, Value, str]] = []
         self.returned: list[Value] = []  # what the step returns (with ``hoisted``): adjoints present
-        #: writes into an existing adjoint array so far: ``scatter`` is the only kind (accumulation
-        #: rebinds, loops write into buffers allocated just before them)
-        self.scatters = 0
-        self.uncopied: list[tuple[int, int]] = []  # (line of a deferred ``g = d_c``, scatters before it)
         #: ids of args whose adjoint may end in an array the caller passes (a recurrence's dX[t]);
         #: ``gives``: those that do, with the parameter that takes the array (see ``give``)
         self.given = given
@@ -112,7 +108,6 @@ class Backward:
             self.code.add(f"{name} = {name}.copy()")
         self.code.add(f"{name}[{idx}] += {expr}")
         self.sole[name] = len(self.code.lines)
-        self.scatters += 1
 
     def alone(self, name: str) -> bool:
         """Whether ``name`` holds an array of its own that no line has read since (``sole``), so that no
@@ -132,7 +127,6 @@ class Backward:
                 self.region(u)
             elif self.hoisted is None or id(u.op.out) not in self.hoisted:
                 self.array_op(u.op)
-        self.copy_deferred()
         wanted = [v for v in (*self.graph.args, *self.graph.captures) if v.requires_grad]
         if self.hoisted is not None:  # only the adjoints present, then the hoisted values', then the g's
             frontier = [op.out for op in self.graph.ops if id(op.out) in self.hoisted]
@@ -144,8 +138,23 @@ class Backward:
         self.code.add(f"return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
         self.give()
         saved = [v.name for v in self.needs.values()]
-        grads = [f"d_{v.name}" for v in self.graph.outputs]
+        grads = self.seeds()
         return function("backward", ["dims", *saved, *grads, *[b for _, b in self.gives]], self.code)
+
+    def seeds(self) -> list[str]:
+        """The parameters taking the outputs' adjoints: ``d_<output>``; a value returned twice (a
+        state ``(z, z)``) gets a parameter per place, added up first."""
+        names: list[str] = []
+        seen: set[int] = set()
+        for k, v in enumerate(self.graph.outputs):
+            name = f"d_{v.name}"
+            if id(v) in seen:
+                name = f"d_{v.name}_out{k}"
+                if v.requires_grad:
+                    self.code.lines.insert(0, f"    d_{v.name} = d_{v.name} + {name}")
+            seen.add(id(v))
+            names.append(name)
+        return names
 
     def give(self) -> None:
         """The arrays a recurrence's step would allocate and its loop then copy into (T, ...) buffers:
@@ -169,16 +178,6 @@ class Backward:
         for k in sorted(drop, reverse=True):
             del self.code.lines[k]
         self.gives = [drop[k] for k in sorted(drop)]
-
-    def copy_deferred(self) -> None:
-        """A deferred product's ``g = d_c`` becomes a copy only when a scatter follows it: the step
-        returns g, and the recurrence reads it after the step, so nothing may write into it meanwhile
-        (any later scatter counts: it might write into g's array or a view of it)."""
-        for k, seen in self.uncopied:
-            if self.scatters > seen:
-                name, rest = self.code.lines[k].split(" = ", 1)
-                src, comment = rest.split("  #", 1)
-                self.code.lines[k] = f"{name} = {src}.copy()  #{comment}"
 
     def arrays(self) -> dict[str, str]:
         """The array each variable holds when the function returns (``arrays_held``)."""
@@ -405,8 +404,7 @@ def _matmul(b: Backward, op: Op, g: str) -> None:
     if y.requires_grad and b.hoisted is not None and (id(y) in b.hoisted or y.kind == "capture") \
             and id(x) not in b.invariant and len(x.shape) == 2:
         b.need(x)
-        name = f"g_{y.name}_{len(b.deferred)}"  # copied by ``copy_deferred`` if a scatter follows
-        b.uncopied.append((len(b.code.lines), b.scatters))
+        name = f"g_{y.name}_{len(b.deferred)}"  # read here: a later scatter into g's array copies it first
         b.code.add(f"{name} = {g}  # d{y.name} = sum over t of {x.name}^T g: after the loop")
         b.deferred.append((y, x, name))
     elif y.requires_grad:

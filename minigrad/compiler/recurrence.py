@@ -219,11 +219,15 @@ class ScanProgram(Program):
     def g_is_dx(self) -> dict[int, Value]:
         """Deferred products whose per-step adjoint g is the very array the step returns as some x's
         gradient (an LSTM's gates: d(gx + h W^T) is both): their after-loop product reads ``dX``, with
-        no (T, ...) buffer of g and no copy per step."""
+        no (T, ...) buffer of g and no copy per step. Not a g the step writes into G[t] itself
+        (``gives``), nor one of another dtype than x's (a float64 g beside a float32 x: found in review,
+        the two were taken for one array and G0 was never made)."""
         xs = self.graph.args[:self.n_xs]
         held = {id(v): self.arrays.get(f"d_{v.name}") for v in self.returned}
-        return {j: x for j, (_, _, g) in enumerate(self.deferred) for x in xs
-                if held.get(id(x)) is not None and self.arrays.get(g) == held[id(x)]}
+        given = [k for k in self.gives if isinstance(k, int)]
+        return {j: x for j, (y, _, g) in enumerate(self.deferred) for x in xs
+                if j not in given and x.dtype == y.dtype and held.get(id(x)) is not None
+                and self.arrays.get(g) == held[id(x)]}
 
     # both read the graph as ``plan`` left it: first used by ``backward_options``, after planning
     @functools.cached_property

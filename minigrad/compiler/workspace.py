@@ -44,6 +44,11 @@ class Workspace:
         self.kept: list[tuple[int | None, list[np.ndarray]]] = []  # per slab: (T, its views for T)
         self.layouts: dict[int | None, tuple[list, int]] = {}  # T -> ([(shape, dtype, offset)], bytes)
 
+    def __getstate__(self) -> dict:
+        """A copy (``copy.deepcopy`` of a program, a pickled layer) starts with an empty pool: copied
+        views would be arrays of their own, and their copied slab never free again."""
+        return {**self.__dict__, "slabs": [], "firsts": [], "kept": []}
+
     def buffers(self, T: int | None) -> list[np.ndarray]:
         """One uninitialised C-ordered (T, *shape) array per spec (``shape`` itself for T None), all
         views of one slab."""

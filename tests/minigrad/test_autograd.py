@@ -437,6 +437,21 @@ def test_scope_is_recorded_on_nodes() -> None:
             pass
 
 
+def test_one_scope_object_nests_restores_on_error_and_decorates() -> None:
+    s = mg.scope("enc")
+    with s, s:
+        assert mg.current_scope() == ("enc", "enc")
+    with pytest.raises(ValueError), s:
+        raise ValueError
+    assert mg.current_scope() == ()
+
+    @mg.scope("dec")
+    def f(x):
+        return x * 2
+
+    assert f(leaf([1.0])).node.scope == ("dec",) and mg.current_scope() == ()
+
+
 # ----------------------------------------------------------------------- anomaly mode
 def test_anomaly_off_by_default() -> None:
     with np.errstate(invalid="ignore"):

@@ -335,6 +335,8 @@ def test_the_workspace_hands_out_its_views_again_only_when_nothing_refers_to_the
     held = ws.buffers(4)  # held in a list: busy
     assert not np.shares_memory(ws.buffers(4)[0], held[0])
     assert Workspace([]).buffers(7) == []
+    twin = copy.deepcopy(ws)  # a copy starts with an empty pool (copied views would pin their slab)
+    assert twin.slabs == [] and [v.shape for v in twin.buffers(4)] == [(4, 3)] and twin._free(0)
 
 
 def test_a_retained_graph_keeps_its_saved_values_while_the_layer_runs_again() -> None:
@@ -381,8 +383,8 @@ def run_layer(m, x, **kw):
 @pytest.mark.parametrize("kind,dtype", [("LSTM", "float64"), ("GRU", "float32"), ("RNN", "float64")])
 def test_a_large_projection_folds_its_bias_into_the_product(kind, dtype) -> None:
     """From FOLD_MIN elements and N >= 4 K, x W^T + b is ONE product [x | 1] [W^T ; b] (no pass adding
-    b, none summing dG for db); every gradient as eager's, through two layers (the LSTM's and GRU's
-    second layer fold too, with a dX)."""
+    b, none summing dG for db); every gradient as eager's, through two layers (the LSTM's second layer
+    folds too, with a dX; the GRU's, N = 3H < 4K, and the RNN's do not)."""
     from minigrad.compiler.prologue import FOLD_MIN
 
     T, B = 64, 8
@@ -490,8 +492,9 @@ def test_recurrent_products_whose_adjoint_is_a_view_or_whose_operand_is_made_in_
     want = grads_of(lambda: eager_scan(fn, h0, xs), [xs, h0, _W])
     for a, e in zip(got[0] + got[1], want[0] + want[1]):
         assert rel(a, e) <= 1e-12
-    copied = ".copy()  # d" in scan.program(h0, xs).source  # g kept apart from the later scatter
-    assert copied == (fn is _view_written_later)
+    src = scan.program(h0, xs).source
+    copied = ".copy()" in src[src.index("def backward"):src.index("def scan_")]  # the scatter's copy
+    assert copied == (fn is _view_written_later)  # (so that g, a view of its array, is left alone)
 
 
 @pytest.mark.parametrize("cell", sorted(rnn.CELLS))
@@ -540,11 +543,40 @@ def test_a_recurrent_products_adjoint_that_is_dx_is_read_from_dx(kind, kept) -> 
     scan = next(iter(b._compiled.values())).compiled
     prog = next(reversed(scan.programs.entries.values()))  # the one program of the layer
     assert len(prog.adjoint_space.specs) == kept and len(prog.g_is_dx) == len(prog.deferred) - kept
-    assert ("G0.reshape" in prog.source) == bool(kept) and ".copy()  # d" not in prog.source
+    assert ("G0.reshape" in prog.source) == bool(kept)
     assert len(prog.gives) == 1 + kept and "[t, i0, i1] = g" not in prog.source
     src = prog.source
     step_backward = src[src.index("def backward"):src.index("def scan_")]
-    assert "dX_gx_0[t])" in src and "np.concatenate" not in step_backward
+    assert "dX_gx_0[t])" in src and "np.concatenate" not in step_backward and ".copy()" not in step_backward
+
+
+def test_a_float32_x_beside_float64_weights_and_carry() -> None:
+    """Found in review: the float64 g of h @ W, written into G0[t], was also taken for the float32 x's
+    dX (the two arrays compared equal by name), and scan_backward read a G0 it never made."""
+    rng = np.random.default_rng(18)
+    w, h0 = param(rng, 4, 4), param(rng, 2, 4)
+    xs = param(rng, 5, 2, 4, dtype="float32")
+    fn = lambda h, x: ((x + h @ w).tanh(),) * 2  # noqa: E731
+    got = grads_of(lambda: mg.compile_scan(fn)(h0, xs), [xs, h0, w])
+    want = grads_of(lambda: eager_scan(fn, h0, xs), [xs, h0, w])
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert a.dtype == e.dtype and rel(a, e) <= 1e-6
+
+
+def test_a_value_returned_as_two_carries() -> None:
+    """Found in review (older than the review's diff): ``return (z, z), z`` generated a backward with
+    the parameter d_tanh twice (a SyntaxError); each place now has its own, added up first."""
+    rng = np.random.default_rng(19)
+    w, xs, h0, c0 = param(rng, 4, 4), param(rng, 5, 2, 4), param(rng, 2, 4), param(rng, 2, 4)
+
+    def fn(carry, x):
+        z = (x + carry[0] @ w + carry[1]).tanh()
+        return (z, z), z
+
+    got = grads_of(lambda: mg.compile_scan(fn)((h0, c0), xs), [xs, h0, c0, w])
+    want = grads_of(lambda: eager_scan(fn, (h0, c0), xs), [xs, h0, c0, w])
+    for a, e in zip(got[0] + got[1], want[0] + want[1]):
+        assert rel(a, e) <= 1e-12
 
 
 def _two_xs_one_adjoint(h, x):  # x1 and x2 get the same adjoint array: dX1[t] is given it, dX2 copies
