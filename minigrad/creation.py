@@ -30,8 +30,8 @@ def default_rng() -> np.random.Generator:
 
 def _shape(shape: tuple) -> tuple[int, ...]:
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-        shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+        shape = shape[0]
+    return tuple(map(int, shape))  # (a generator costs ~0.4 us more: layers make zero states per call)
 
 
 def _new(arr: np.ndarray, requires_grad: bool, device: Any = None) -> Tensor:

@@ -70,11 +70,8 @@ class Workspace:
                     return list(self.kept[i][1])
             i = self._slab(nbytes, free)
             if i is None:  # every pooled slab busy and the pool full: a slab of this call's own
-                slab = np.empty(nbytes, np.uint8)
-                first = -slab.ctypes.data % ALIGN
-                return [np.ndarray(shape, dt, slab, first + a) for shape, dt, a in views]
-            slab, first = self.slabs[i], self.firsts[i]
-            made = [np.ndarray(shape, dt, slab, first + a) for shape, dt, a in views]
+                return _views(views, *_new_slab(nbytes))
+            made = _views(views, self.slabs[i], self.firsts[i])
             self.kept[i] = (T, made)
             return list(made)
 
@@ -99,8 +96,7 @@ class Workspace:
                 return i
         if not free and len(self.slabs) >= self.keep:
             return None
-        slab = np.empty(nbytes, np.uint8)
-        first = -slab.ctypes.data % ALIGN
+        slab, first = _new_slab(nbytes)
         if free:  # a free slab too small for this call: replaced by the bigger one
             i = free[0]
             self.slabs[i], self.firsts[i], self.kept[i] = slab, first, (None, [])
@@ -109,3 +105,14 @@ class Workspace:
         self.firsts.append(first)
         self.kept.append((None, []))
         return len(self.slabs) - 1
+
+
+def _new_slab(nbytes: int) -> tuple[np.ndarray, int]:
+    """(a new slab of ``nbytes`` bytes, the offset of its first 64-byte aligned byte)."""
+    slab = np.empty(nbytes, np.uint8)
+    return slab, -slab.ctypes.data % ALIGN
+
+
+def _views(layout: list, slab: np.ndarray, first: int) -> list[np.ndarray]:
+    """The buffers of a layout ([(shape, dtype, offset)]) as views of ``slab``."""
+    return [np.ndarray(shape, dt, slab, first + a) for shape, dt, a in layout]

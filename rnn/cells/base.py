@@ -84,9 +84,8 @@ class TorchCell(Cell):
         return s
 
     def init_state(self, batch: int, dtype: Any = None) -> tuple[Tensor, ...]:
-        dt = self.dtype if dtype is None else resolve_dtype(dtype)
-        shape = (batch, self.hidden_size)
-        return tuple(Tensor(np.zeros(shape, dt)) for _ in range(self.state_count))
+        dt = self.dtype if dtype is None else dtype
+        return tuple(mg.zeros((batch, self.hidden_size), dtype=dt) for _ in range(self.state_count))
 
     # -- the hoisted projection ----------------------------------------------------------------------
     def project(self, xs: Tensor) -> Tensor:
