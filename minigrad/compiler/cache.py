@@ -21,6 +21,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
+from ..kernels._jit import jit, vectorising
 from ..serialization import atomic_write
 
 #: LLVM's loop-vectoriser limits on runtime alias checks (defaults 8 and 128). Numba's arrays carry no
@@ -38,7 +39,8 @@ def _salt() -> str:
     kernels = Path(__file__).resolve().parents[1] / "kernels"
     code = b"".join((kernels / name).read_bytes() for name in ("fastmath.py", "linalg.py"))
     # not linalg.BLAS: the compiled code calls the gemm by symbol name, whichever library it is
-    return hashlib.sha256(code + numba.__version__.encode() + repr(VECTORIZER).encode()).hexdigest()
+    flags = repr((VECTORIZER, sorted(vectorising()["fastmath"]))).encode()
+    return hashlib.sha256(code + numba.__version__.encode() + flags).hexdigest()
 
 
 @functools.cache
@@ -113,9 +115,7 @@ def _import(source: str, modname: str) -> types.ModuleType:
 def _jit(fn: Callable, on_disk: bool, inline: bool) -> Callable:
     import numba
 
-    options = {"error_model": "numpy", **({"inline": "always"} if inline else {})}
+    options = vectorising(**({"inline": "always"} if inline else {}))
     if not on_disk:
         return numba.njit(cache=False, **options)(fn)
-    from ..kernels._jit import jit
-
     return jit(fn, **options)

@@ -12,33 +12,36 @@ fm.tanh(x[i])`` compiles to SIMD code. Generated code uses them as
     ... softplus: y = fm.log1p(fm.exp(-abs(v))); v + y if v > 0 else y   (composed at the call site: one
         function holding both would be too big to inline)
 
-in a function jitted with ``error_model="numpy"`` (Numba's default Python error model puts a
-zero-division check, i.e. a branch to an exception, on every float division, which blocks
-vectorisation). A scalar function takes a float32 or float64 and returns the same dtype, computing
-float32 in float32 lanes (any other type is computed in float64). ``name_array(x, out)`` maps one over
-flat arrays (the tests and ``bench/fastmath.py`` use these). As in the other kernel modules, ``_name``
-is plain Python (what runs under ``NUMBA_DISABLE_JIT=1``) and ``name`` the jitted function, compiled
-on first access and cached on disk.
+in a function jitted with ``_jit.vectorising()``'s options: ``error_model="numpy"`` (Numba's default
+Python error model puts a zero-division check, i.e. a branch to an exception, on every float division,
+which blocks vectorisation) and the fastmath flag ``contract`` (multiply-adds fused). A scalar function
+takes a float32 or float64 and returns the same dtype, computing float32 in float32 lanes (any other
+type is computed in float64). ``name_array(x, out)`` maps one over flat arrays (the tests and
+``bench/fastmath.py`` use these). As in the other kernel modules, ``_name`` is plain Python (what runs
+under ``NUMBA_DISABLE_JIT=1``) and ``name`` the jitted function, compiled on first access and cached on
+disk.
 
-No ``fastmath`` flags: NaN, ±inf, ±0, subnormals, overflow to inf and underflow to 0 come out as in
-NumPy. Measured error in ulp against a correctly rounded reference (tests/minigrad/test_fastmath.py;
-float32 over all 2^32 inputs): float32 1 for every function (softplus composed as above: 2); float64
-exp, log, log1p 1, sigmoid 2, tanh 3 (the bars: 2 and 4).
+No ``fastmath`` flag but ``contract``: ``a * b + c`` may be one fused multiply-add, rounded once (the
+polynomials below become FMA chains; with the float32 sigmoid dividing in float32, an LSTM's gate loop
+runs ~25% faster); NaN, ±inf, ±0, subnormals, overflow to inf and underflow to 0 come out as in NumPy.
+Measured error in ulp against a correctly rounded reference (tests/minigrad/test_fastmath.py; float32
+over all 2^32 inputs, float64 on 12 million values of its grids): float32 exp, log, log1p, tanh 1,
+sigmoid 2 (its division in float32), softplus (composed as above) 2; float64 exp, log, log1p 1, sigmoid,
+tanh, softplus 2 (3 against NumPy's own float64 tanh and softplus). The bars: 2 and 4.
 
-Method. exp: c = n ln2 + r with n = rint(c/ln2) (add and subtract 1.5 * 2^p), |r| <= ln2/2, ln2 split
-in a short high part (n * hi exact) and a low part; e^r = 1 + r + r^2 P(r); 2^n from integer exponent
-bits, as two factors so that results near overflow and subnormal results are rounded once.
-log: exponent and mantissa m in [sqrt(1/2), sqrt(2)) read from the bits (subnormals scaled by 2^p
-first), f = m - 1 exact; float32 log(1+f) = f - f^2/2 + f^3 Q(f), float64 through s = f/(2+f),
-log(1+f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + z P(z))), z = s^2. log1p(u) = log(w) + c/w with
-w = fl(1 + u) and c = 1 + u - w (exact). tanh float32: x + x z N(z)/D(z) for |x| < 0.625 (z = x^2, N/D
-a convergent of Lambert's continued fraction x/(1 + z/(3 + z/(5 + ...))), which keeps the relative
-accuracy near 0), else ±(1 - 2/(e^{2|x|} + 1)), one division for both; float64: E/(E + 2) with
-E = e^{2|x|} - 1 = 2^n (1 + q) - 1 (q = e^r - 1 from the polynomial, accurate near 0), fewer
-instructions so that LLVM still inlines it. sigmoid: (1 or e)/(1 + e) with e = e^{-|x|}, never
-overflowing (float32: the division in float64). The polynomials are Chebyshev interpolants of the
-exact remainder series, computed in rational arithmetic and rounded to the dtype (the test re-derives
-them).
+Method. exp: c = n ln2 + r with n = rint(c/ln2) (add and subtract 1.5 * 2^p), |r| <= ln2/2, ln2 split in
+a short high part (n * hi exact) and a low part; e^r = 1 + r + r^2 P(r); 2^n from integer exponent bits,
+as two factors so that results near overflow and subnormal results are rounded once. log: exponent and
+mantissa m in [sqrt(1/2), sqrt(2)) read from the bits (subnormals scaled by 2^p first), f = m - 1 exact;
+float32 log(1+f) = f - f^2/2 + f^3 Q(f), float64 through s = f/(2+f), log(1+f) = 2 atanh(s) = f - (f^2/2
+- s (f^2/2 + z P(z))), z = s^2. log1p(u) = log(w) + c/w with w = fl(1 + u) and c = 1 + u - w (exact).
+tanh float32: x + x z N(z)/D(z) for |x| < 0.625 (z = x^2, N/D a convergent of Lambert's continued
+fraction x/(1 + z/(3 + z/(5 + ...))), which keeps the relative accuracy near 0), else ±(1 - 2/(e^{2|x|}
++ 1)), one division for both; float64: E/(E + 2) with E = e^{2|x|} - 1 = 2^n (1 + q) - 1 (q = e^r - 1
+from the polynomial, accurate near 0), fewer instructions so that LLVM still inlines it. sigmoid: (1 or
+e)/(1 + e) with e = e^{-|x|}, never overflowing (float32 in float32: a float64 division, one rounding
+fewer, cost a third more time). The polynomials are Chebyshev interpolants of the exact remainder
+series, computed in rational arithmetic and rounded to the dtype (the test re-derives them).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import types
 
 import numpy as np
 
-from ._jit import lazy_kernels
+from ._jit import lazy_kernels, vectorising
 
 _f = np.float32
 
@@ -232,9 +235,9 @@ def _tanh64(x):
 
 
 def _sigmoid32(x):
-    """1/(1 + e^-x) in float32 (the division in float64: one rounding at the end)."""
-    e = np.float64(_exp32(-abs(x)))
-    return np.float32((1.0 if x >= 0 else e) / (1.0 + e))
+    """1/(1 + e^-x) in float32."""
+    e = _exp32(-abs(x))
+    return (_ONE32 if x >= 0 else e) / (_ONE32 + e)
 
 
 def _sigmoid64(x):
@@ -323,7 +326,7 @@ def _softplus_array(x, out):
 #: the scalar functions (each also as ``name_array``; ``softplus_array`` composes exp and log1p)
 FUNCTIONS = ("exp", "log", "log1p", "tanh", "sigmoid")
 
-_jitted = lazy_kernels(globals(), error_model="numpy")
+_jitted = lazy_kernels(globals(), **vectorising())
 _registered = False
 
 
@@ -337,6 +340,6 @@ def __getattr__(name: str):
         for key, fn in list(globals().items()):
             if (key.startswith("_") and not key.startswith("__") and isinstance(fn, types.FunctionType)
                     and fn.__module__ == __name__):
-                register_jitable(error_model="numpy")(fn)
+                register_jitable(**vectorising())(fn)
         _registered = True
     return _jitted(name)
