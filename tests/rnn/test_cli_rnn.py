@@ -273,7 +273,12 @@ def test_real_sigint_in_a_subprocess(tmp_path):
     import time
 
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rnn", "train", *TINY, "--steps", "100000", "--out", str(run)]
+    # started as a terminal starts a foreground job, with SIGINT's default action: a process whose SIGINT
+    # is ignored (a background job of a shell without job control, nohup'ed CI steps) passes SIG_IGN on
+    # to its children, and Python then leaves Ctrl-C ignored
+    boot = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "runpy.run_module('rnn', run_name='__main__', alter_sys=True)")
+    cmd = [sys.executable, "-c", boot, "train", *TINY, "--steps", "100000", "--out", str(run)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
