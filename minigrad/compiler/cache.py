@@ -21,7 +21,8 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from ..kernels._jit import jit, vectorising
+from ..kernels._jit import jit
+from ..kernels.fastmath import vectorising
 from ..serialization import atomic_write
 
 #: LLVM's loop-vectoriser limits on runtime alias checks (defaults 8 and 128). Numba's arrays carry no
@@ -38,9 +39,9 @@ def _salt() -> str:
 
     kernels = Path(__file__).resolve().parents[1] / "kernels"
     code = b"".join((kernels / name).read_bytes() for name in ("fastmath.py", "linalg.py"))
-    # not linalg.BLAS: the compiled code calls the gemm by symbol name, whichever library it is
-    flags = repr((VECTORIZER, sorted(vectorising()["fastmath"]))).encode()
-    return hashlib.sha256(code + numba.__version__.encode() + flags).hexdigest()
+    # not linalg.BLAS: the compiled code calls the gemm by symbol name, whichever library it is; the
+    # jit options (fastmath.vectorising) are in fastmath.py's bytes
+    return hashlib.sha256(code + numba.__version__.encode() + repr(VECTORIZER).encode()).hexdigest()
 
 
 @functools.cache

@@ -36,15 +36,6 @@ def _cached(make: Callable[[bool], Any]) -> Any:
         return make(False)
 
 
-def vectorising(**extra: Any) -> dict[str, Any]:
-    """Numba options of the loops that must vectorise (``fastmath``'s functions and the compiler's
-    generated code), plus ``extra``: ``error_model="numpy"`` (Numba's default puts a zero-division check,
-    a branch to an exception, on every float division) and ONE fastmath flag, ``contract``: LLVM may
-    compute ``a * b + c`` as one fused multiply-add (rounded once instead of twice; about a quarter fewer
-    instructions in the polynomials). No flag that assumes away NaN, inf or signed zeros."""
-    return {"error_model": "numpy", "fastmath": {"contract"}, **extra}
-
-
 def lazy_kernels(namespace: dict[str, Any], **options: Any) -> Callable[[str], Callable]:
     """A module ``__getattr__`` that jits ``_name`` into ``name`` on first access and caches it."""
 

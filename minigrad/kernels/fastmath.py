@@ -12,7 +12,7 @@ fm.tanh(x[i])`` compiles to SIMD code. Generated code uses them as
     ... softplus: y = fm.log1p(fm.exp(-abs(v))); v + y if v > 0 else y   (composed at the call site: one
         function holding both would be too big to inline)
 
-in a function jitted with ``_jit.vectorising()``'s options: ``error_model="numpy"`` (Numba's default
+in a function jitted with ``vectorising()``'s options: ``error_model="numpy"`` (Numba's default
 Python error model puts a zero-division check, i.e. a branch to an exception, on every float division,
 which blocks vectorisation) and the fastmath flag ``contract`` (multiply-adds fused). A scalar function
 takes a float32 or float64 and returns the same dtype, computing float32 in float32 lanes (any other
@@ -39,19 +39,20 @@ tanh float32: x + x z N(z)/D(z) for |x| < 0.625 (z = x^2, N/D a convergent of La
 fraction x/(1 + z/(3 + z/(5 + ...))), which keeps the relative accuracy near 0), else ±(1 - 2/(e^{2|x|}
 + 1)), one division for both; float64: E/(E + 2) with E = e^{2|x|} - 1 = 2^n (1 + q) - 1 (q = e^r - 1
 from the polynomial, accurate near 0), fewer instructions so that LLVM still inlines it. sigmoid: (1 or
-e)/(1 + e) with e = e^{-|x|}, never overflowing (float32 in float32: a float64 division, one rounding
-fewer, cost a third more time). The polynomials are Chebyshev interpolants of the exact remainder
-series, computed in rational arithmetic and rounded to the dtype (the test re-derives them).
+e)/(1 + e) with e = e^{-|x|}, never overflowing (float32 divides in float32; dividing in float64, one
+rounding fewer, cost a third more time). The polynomials are Chebyshev interpolants of the exact
+remainder series, computed in rational arithmetic and rounded to the dtype (the test re-derives them).
 """
 
 from __future__ import annotations
 
 import math
 import types
+from typing import Any
 
 import numpy as np
 
-from ._jit import lazy_kernels, vectorising
+from ._jit import lazy_kernels
 
 _f = np.float32
 
@@ -325,6 +326,16 @@ def _softplus_array(x, out):
 
 #: the scalar functions (each also as ``name_array``; ``softplus_array`` composes exp and log1p)
 FUNCTIONS = ("exp", "log", "log1p", "tanh", "sigmoid")
+
+def vectorising(**extra: Any) -> dict[str, Any]:
+    """Numba options of the loops that must vectorise (the functions here and the compiler's generated
+    code), plus ``extra``: ``error_model="numpy"`` (Numba's default puts a zero-division check, a branch
+    to an exception, on every float division) and ONE fastmath flag, ``contract`` (``a * b + c`` may be
+    one fused multiply-add, rounded once). No flag that assumes away NaN, inf or signed zeros. They live
+    in this file so that changing them changes it: Numba's disk cache of these functions and the
+    compiled programs' cache key (``compiler.cache``) both follow this file, not the options."""
+    return {"error_model": "numpy", "fastmath": {"contract"}, **extra}
+
 
 _jitted = lazy_kernels(globals(), **vectorising())
 _registered = False

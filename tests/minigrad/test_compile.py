@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import rnn
 from minigrad.autograd import toposort
+from minigrad.kernels.fastmath import vectorising
 
 TOL = {"float64": 1e-12, "float32": 1e-5}
 
@@ -184,6 +185,25 @@ def test_disk_cache_serves_a_new_process(tmp_path) -> None:
 
 
 @pytest.mark.jit_only
+def test_generated_loops_fuse_multiply_adds_and_keep_nan_and_inf() -> None:
+    """Compiled with ``contract``: on a CPU with FMA, a * b + c is rounded once. With a = 1 + 2^-30,
+    b = 1 - 2^-30, c = -1, NumPy's a * b rounds to 1.0 and the sum to 0; fused it is -2^-60. NaN and
+    inf inputs still propagate, as NumPy's."""
+    import llvmlite.binding as llb
+
+    llb.initialize_native_target()
+    f = mg.compile(lambda a, b, c: a * b + c)
+    a, b, c = (mg.tensor(np.full(8, v)) for v in (1 + 2.0**-30, 1 - 2.0**-30, -1.0))
+    assert (a * b + c).data.tolist() == [0.0] * 8
+    if llb.get_host_cpu_features().get("fma"):
+        assert f(a, b, c).data.tolist() == [-(2.0**-60)] * 8
+    x = mg.tensor(np.array([np.nan, np.inf, -np.inf, 1.0, 0.0, np.inf, 2.0, -0.0]))
+    y = mg.tensor(np.array([1.0, 2.0, 1.0, np.nan, np.inf, 0.0, -np.inf, 1.0]))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(f(x, y, x).data, (x * y + x).data)
+
+
+@pytest.mark.jit_only
 def test_a_fused_loop_over_many_arrays_is_vectorised() -> None:
     """The peephole LSTM's forward loop reads 6 arrays and writes 7: with LLVM's default limit on
     runtime alias checks it stayed scalar (3x slower than the LSTM's); ``VECTORIZER`` lifts it."""
@@ -198,8 +218,9 @@ def test_a_fused_loop_over_many_arrays_is_vectorised() -> None:
     h, c = f(*args)
     (h.sum() + c.sum()).backward()
     loop = f.program(*args).forward.__globals__["loop_f0"]
+    assert loop.targetoptions["fastmath"] == {"contract"}  # fastmath.vectorising()'s options, no others
     # compiled again, uncached: Numba shows no IR of code loaded from its disk cache
-    fresh = numba.njit(error_model="numpy")(loop.py_func)
+    fresh = numba.njit(**vectorising())(loop.py_func)
     fresh.compile(loop.signatures[0])
     ir = fresh.inspect_llvm(loop.signatures[0])
     assert re.search(r"<\d+ x float>", ir), "the fused forward loop was not vectorised"
