@@ -12,14 +12,13 @@ fm.tanh(x[i])`` compiles to SIMD code. Generated code uses them as
     ... softplus: y = fm.log1p(fm.exp(-abs(v))); v + y if v > 0 else y   (composed at the call site: one
         function holding both would be too big to inline)
 
-in a function jitted with ``vectorising()``'s options: ``error_model="numpy"`` (Numba's default
-Python error model puts a zero-division check, i.e. a branch to an exception, on every float division,
-which blocks vectorisation) and the fastmath flag ``contract`` (multiply-adds fused). A scalar function
-takes a float32 or float64 and returns the same dtype, computing float32 in float32 lanes (any other
-type is computed in float64). ``name_array(x, out)`` maps one over flat arrays (the tests and
-``bench/fastmath.py`` use these). As in the other kernel modules, ``_name`` is plain Python (what runs
-under ``NUMBA_DISABLE_JIT=1``) and ``name`` the jitted function, compiled on first access and cached on
-disk.
+in a function jitted with ``vectorising()``'s options: ``error_model="numpy"`` (Numba's default Python
+error model puts a zero-division check, i.e. a branch to an exception, on every float division, which
+blocks vectorisation) and ``contract`` (below). A scalar function takes a float32 or float64 and returns
+the same dtype, computing float32 in float32 lanes (any other type is computed in float64).
+``name_array(x, out)`` maps one over flat arrays (the tests and ``bench/fastmath.py`` use these). As in
+the other kernel modules, ``_name`` is plain Python (what runs under ``NUMBA_DISABLE_JIT=1``) and
+``name`` the jitted function, compiled on first access and cached on disk.
 
 No ``fastmath`` flag but ``contract``: ``a * b + c`` may be one fused multiply-add, rounded once (the
 polynomials below become FMA chains; with the float32 sigmoid dividing in float32, an LSTM's gate loop
@@ -329,11 +328,9 @@ FUNCTIONS = ("exp", "log", "log1p", "tanh", "sigmoid")
 
 def vectorising(**extra: Any) -> dict[str, Any]:
     """Numba options of the loops that must vectorise (the functions here and the compiler's generated
-    code), plus ``extra``: ``error_model="numpy"`` (Numba's default puts a zero-division check, a branch
-    to an exception, on every float division) and ONE fastmath flag, ``contract`` (``a * b + c`` may be
-    one fused multiply-add, rounded once). No flag that assumes away NaN, inf or signed zeros. They live
-    in this file so that changing them changes it: Numba's disk cache of these functions and the
-    compiled programs' cache key (``compiler.cache``) both follow this file, not the options."""
+    code), plus ``extra``: ``error_model="numpy"`` and the one fastmath flag ``contract`` (module
+    docstring). They live in this file so that changing them changes it: Numba's disk cache of these
+    functions and the compiled programs' cache key (``compiler.cache``) follow the file, not the options."""
     return {"error_model": "numpy", "fastmath": {"contract"}, **extra}
 
 
