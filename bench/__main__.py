@@ -4,6 +4,7 @@
     python -m bench --quick            # a fast subset (tiny/small/long, 3 repetitions)
     python -m bench --workloads small,long --cells lstm --dtypes float32 --reps 7
     python -m bench --write            # also record the run in bench/RESULTS.md
+    python -m bench --blas mkl --workloads medium,large --out bench/RESULTS-mkl.md   # oneMKL's gemm
 
 Thread counts are fixed BEFORE NumPy is imported (``--threads``, default 1: the numbers are then
 reproducible on a shared machine and every implementation runs with the same resources).
@@ -30,6 +31,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--budget", type=float, default=1.0,
                     help="seconds a fast case may take: more repetitions (up to 10x --reps) for fast cases")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (default 1)")
+    ap.add_argument("--blas", choices=("numpy", "numba", "mkl"), default=None,
+                    help="the gemm minigrad's compiled loops call (sets MINIGRAD_BLAS; default: its value, "
+                         "else NumPy's); mkl needs `pip install mkl`")
     ap.add_argument("--sections", default="steps,cells,overhead,scaling,coldstart",
                     help="comma list of steps,cells,overhead,scaling,coldstart")
     ap.add_argument("--no-torch", action="store_true", help="do not benchmark PyTorch even if installed")
@@ -49,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     n = str(args.threads)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         os.environ[var] = n
+    if args.blas is not None:
+        os.environ["MINIGRAD_BLAS"] = args.blas
     if args.threads == 1:  # JAX (XLA) too, when it is installed
         os.environ.setdefault("XLA_FLAGS",
                               "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")

@@ -513,6 +513,7 @@ def machine_info(args: argparse.Namespace) -> list[str]:
     import numba
 
     import minigrad
+    from minigrad.kernels import linalg
 
     cpu = platform.processor() or "?"
     try:
@@ -532,6 +533,7 @@ def machine_info(args: argparse.Namespace) -> list[str]:
         f"- Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
         f"minigrad {minigrad.__version__}, PyTorch {tv or 'not installed'}, JAX {jv or 'not installed'}",
         f"- threads: BLAS/OpenMP/torch = {args.threads}",
+        f"- minigrad's compiled loops call the gemm `{linalg.BLAS}` (`MINIGRAD_BLAS`; default NumPy's)",
         f"- command: `{' '.join(['python -m bench', *sys.argv[1:]])}`",
     ]
 

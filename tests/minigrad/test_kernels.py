@@ -134,11 +134,23 @@ for dt in (np.float32, np.float64):
 """
 
 
-@pytest.mark.parametrize("blas", ["numpy", "numba"])
+def _mkl_installed() -> bool:
+    """Whether oneMKL's wheel (``pip install mkl``, optional) is installed here."""
+    import importlib.metadata
+
+    try:
+        importlib.metadata.version("mkl")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("blas", ["numpy", "numba", "mkl"])
 def test_linalg_dot_in_a_fresh_process_with_scribbled_frees(blas) -> None:
-    """Both backends (NumPy's gemm; the fallback on Numba's np.dot) in a process where glibc fills
-    freed memory with garbage (``MALLOC_PERTURB_``): an operand ``dot`` copies (strided, reversed) must
-    stay alive until the gemm has read it, and F-ordered ones pass the transpose flags right."""
+    """Every backend (NumPy's gemm; the fallback on Numba's np.dot; oneMKL's, where it is installed) in
+    a process where glibc fills freed memory with garbage (``MALLOC_PERTURB_``): an operand ``dot``
+    copies (strided, reversed) must stay alive until the gemm has read it, and F-ordered ones pass the
+    transpose flags right."""
     import os
     import subprocess
     import sys
@@ -149,15 +161,19 @@ def test_linalg_dot_in_a_fresh_process_with_scribbled_frees(blas) -> None:
 
     if numba.config.DISABLE_JIT:
         pytest.skip("the gemm backends are for jitted code")
+    if blas == "mkl" and not _mkl_installed():
+        pytest.skip("oneMKL (pip install mkl) is optional and not installed")
     env = {**os.environ, "MINIGRAD_BLAS": blas, "MALLOC_PERTURB_": "165"}
     got = subprocess.run([sys.executable, "-c", _LAYOUTS_SCRIPT], env=env, capture_output=True, text=True)
     assert got.returncode == 0, got.stderr[-2000:]
-    assert got.stdout.split()[0] == ("numba" if blas == "numba" else linalg.BLAS)
+    want = {"numba": "numba", "mkl": "mkl:cblas_sgemm_64"}.get(blas, linalg.BLAS)
+    assert got.stdout.split()[0] == want
 
 
 def test_linalg_blas_names_the_library() -> None:
     """NumPy's own gemm where NumPy's wheel exports one (the library np.dot uses), ``np.dot`` without
-    the JIT; a MINIGRAD_BLAS other than numpy or numba is an error naming it."""
+    the JIT; a MINIGRAD_BLAS other than numpy, numba or mkl is an error naming it, and so is mkl where
+    no oneMKL runtime is found (an environment without it: ``sys.prefix`` pointed elsewhere)."""
     import os
     import subprocess
     import sys
@@ -170,14 +186,66 @@ def test_linalg_blas_names_the_library() -> None:
         assert linalg.BLAS == "python"
         return
     assert linalg.BLAS == "numba" or linalg.BLAS.startswith("numpy:")
-    if linalg.BLAS != "numba":
+    if linalg.BLAS.startswith("numpy:"):
         a, b = np.random.default_rng(0).standard_normal((2, 37, 29)).astype(np.float32)
         np.testing.assert_array_equal(linalg.dot(a, b.T), np.dot(a, b.T))
-    env = {**os.environ, "MINIGRAD_BLAS": "mkl"}
+    env = {**os.environ, "MINIGRAD_BLAS": "atlas"}
     got = subprocess.run([sys.executable, "-c", "import minigrad.kernels.linalg"], env=env,
                          capture_output=True, text=True)
-    assert got.returncode != 0 and "MINIGRAD_BLAS must be 'numpy' (the default) or 'numba', got 'mkl'" \
-        in got.stderr
+    assert got.returncode != 0 and \
+        "MINIGRAD_BLAS must be 'numpy' (the default), 'numba' or 'mkl', got 'atlas'" in got.stderr
+    import ctypes.util
+
+    if ctypes.util.find_library("mkl_rt"):  # a system-wide MKL: nowhere to hide it from the loader
+        return
+    nowhere = "import sys; sys.prefix = sys.base_prefix = '/nonexistent'; import minigrad.kernels.linalg"
+    got = subprocess.run([sys.executable, "-c", nowhere], env={**env, "MINIGRAD_BLAS": "mkl"},
+                         capture_output=True, text=True)
+    assert got.returncode != 0 and "ImportError: MINIGRAD_BLAS=mkl: no oneMKL runtime" in got.stderr \
+        and "(pip install mkl); looked in /nonexistent/lib/libmkl_rt.so.3" in got.stderr
+
+
+_MKL_LSTM_SCRIPT = """
+import numpy as np, minigrad as mg, rnn
+from minigrad.kernels import linalg
+assert linalg.BLAS == "mkl:cblas_sgemm_64", linalg.BLAS
+rng = np.random.default_rng(3)
+layer = rnn.LSTM(5, 7, num_layers=2, bidirectional=True, dtype=np.float64, rng=rng, compile=True)
+x = mg.tensor(rng.standard_normal((6, 3, 5)))
+out, _ = layer(x)
+(out * out).sum().backward()
+np.savez(OUT, out=out.data, **{n: p.grad.data for n, p in layer.named_parameters()})
+"""
+
+
+def test_a_compiled_lstm_on_mkl_matches_the_eager_graph(tmp_path) -> None:
+    """With ``MINIGRAD_BLAS=mkl`` (where oneMKL is installed) a compiled two-layer bidirectional LSTM's
+    outputs and gradients are the eager graph's (NumPy's BLAS) to 1e-12 in float64."""
+    import os
+    import subprocess
+    import sys
+
+    import numba
+
+    import minigrad as mg
+    import rnn
+
+    if numba.config.DISABLE_JIT or not _mkl_installed():
+        pytest.skip("oneMKL (pip install mkl) is optional and not installed, or the JIT is off")
+    out = tmp_path / "mkl.npz"
+    script = f"OUT = {str(out)!r}\n" + _MKL_LSTM_SCRIPT
+    env = {**os.environ, "MINIGRAD_BLAS": "mkl", "MINIGRAD_COMPILE": "1"}
+    got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr[-2000:]
+    rng = np.random.default_rng(3)
+    layer = rnn.LSTM(5, 7, num_layers=2, bidirectional=True, dtype=np.float64, rng=rng, compile=False)
+    x = mg.tensor(rng.standard_normal((6, 3, 5)))
+    want, _ = layer(x)
+    (want * want).sum().backward()
+    saved = np.load(out)
+    np.testing.assert_allclose(saved["out"], want.data, rtol=1e-12, atol=1e-12)
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(saved[name], p.grad.data, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 @pytest.mark.parametrize("pair", [("float64", "float32"), ("float32", "float64"), ("int64", "int64")])
