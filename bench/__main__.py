@@ -4,7 +4,7 @@
     python -m bench --quick            # a fast subset (tiny/small/long, 3 repetitions)
     python -m bench --workloads small,long --cells lstm --dtypes float32 --reps 7
     python -m bench --write            # also record the run in bench/RESULTS.md
-    python -m bench --blas mkl --workloads medium,large --out bench/RESULTS-mkl.md   # oneMKL's gemm
+    python -m bench --blas mkl --sections steps --out bench/RESULTS-mkl.md   # with oneMKL's gemm
 
 Thread counts are fixed BEFORE NumPy is imported (``--threads``, default 1: the numbers are then
 reproducible on a shared machine and every implementation runs with the same resources).

@@ -16,10 +16,10 @@ compiled code (cached on disk by any caller) can always resolve it. ``BLAS`` nam
 - ``"numba"``: where NumPy exports none, or with ``MINIGRAD_BLAS=numba``, a gemm compiled here
   (``numba.cfunc``) on Numba's ``np.dot``, which calls SciPy's BLAS.
 - ``"mkl:cblas_sgemm_64"``: with ``MINIGRAD_BLAS=mkl``, Intel oneMKL's gemm (64-bit integers), from the
-  ``libmkl_rt`` of ``pip install mkl`` (in ``sys.prefix``/lib) or on the loader's path; an error naming
-  where it looked when there is none. Optional, and opt-in: its per-step products of the medium and
-  large workloads run 1.2-1.8x faster than OpenBLAS's on one AVX-512 core (``python -m bench.blas``),
-  the tiny ones slower. Its threads follow MKL's own settings (``MKL_NUM_THREADS``).
+  ``libmkl_rt`` of ``pip install mkl`` or on the loader's path; an error naming where it looked when
+  there is none. Optional and opt-in: faster at the medium and large workloads, slower at the tiny ones
+  (docs/performance.md). Its threads follow MKL's settings (``MKL_NUM_THREADS``,
+  ``MKL_THREADING_LAYER``).
 - ``"python"``: without the JIT (``NUMBA_DISABLE_JIT=1``) ``dot`` is ``np.dot``.
 
 Why not Numba's ``np.dot`` everywhere: the two libraries can be different builds. With NumPy 2.4's
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.metadata
 import os
 import sys
 
@@ -49,12 +50,12 @@ _CANDIDATES = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"), ("cblas_sgemm64
 #: oneMKL's single runtime library (it loads the rest), newest first; its 64-bit-integer gemms
 _MKL_FILES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so", "libmkl_rt.2.dylib", "libmkl_rt.dylib")
 _MKL_NAMES = ("cblas_sgemm_64", "cblas_dgemm_64")
-#: the fallback gemms (``numba.cfunc`` objects), kept alive while their code is registered
+#: what registered code lives in (the fallback's ``numba.cfunc`` objects, MKL's library), kept alive
 _KEEP: list = []
 
 
 def _numpy_gemm() -> tuple[str, dict[str, int]] | None:
-    """(name, {"s" or "d": address}) of the gemm NumPy's extension links, checked on one product."""
+    """(name, {"s" or "d": address}) of the gemm NumPy's extension links, checked on products."""
     try:
         try:
             from numpy._core import _multiarray_umath as umath
@@ -64,51 +65,70 @@ def _numpy_gemm() -> tuple[str, dict[str, int]] | None:
     except (ImportError, AttributeError, OSError):  # no file (a static build), not loadable
         return None
     for names in _CANDIDATES:
-        try:
-            fns = [getattr(lib, name) for name in names]
-        except AttributeError:
-            continue
-        if all(_agrees(fn, dt) for fn, dt in zip(fns, (np.float32, np.float64))):
-            return names[0], {dt: ctypes.cast(fn, ctypes.c_void_p).value for fn, dt in zip(fns, "sd")}
+        found = _checked(lib, names)
+        if found is not None:
+            return names[0], found
     return None
 
 
 def _mkl_places() -> list[str]:
-    """Where ``MINIGRAD_BLAS=mkl`` looks for MKL's runtime: the environment's lib directory (where
-    ``pip install mkl`` puts it), then the loader's own search (``ctypes.util.find_library``)."""
+    """Where ``MINIGRAD_BLAS=mkl`` looks for MKL's runtime: the file the ``mkl`` wheel installed (any
+    prefix: venv, ``--user``), the environment's lib directories, then the loader's own search."""
+    try:
+        dist = importlib.metadata.distribution("mkl")
+        wheel = [str(dist.locate_file(f)) for f in dist.files or () if f.name.startswith("libmkl_rt")]
+    except importlib.metadata.PackageNotFoundError:
+        wheel = []
     places = [os.path.join(prefix, "lib", name) for prefix in dict.fromkeys((sys.prefix, sys.base_prefix))
               for name in _MKL_FILES]
     found = ctypes.util.find_library("mkl_rt")
-    return places + ([found] if found else [])
+    return wheel + places + [found or "ctypes.util.find_library('mkl_rt'): nothing"]
 
 
 def _mkl_gemm() -> tuple[str, dict[str, int]]:
-    """(name, {"s" or "d": address}) of oneMKL's gemms, checked on one product; ImportError if none."""
-    for place in _mkl_places():
-        if os.path.sep in place and not os.path.exists(place):
+    """(name, {"s" or "d": address}) of oneMKL's gemms, checked on products; ImportError if none."""
+    places = _mkl_places()
+    for place in places:
+        if not os.path.exists(place) and os.path.sep in place:
             continue
         try:
             lib = ctypes.CDLL(place)
-            fns = [getattr(lib, name) for name in _MKL_NAMES]
-        except (OSError, AttributeError):
+        except OSError:
             continue
-        if all(_agrees(fn, dt) for fn, dt in zip(fns, (np.float32, np.float64))):
+        found = _checked(lib, _MKL_NAMES)
+        if found is not None:
             _KEEP.append(lib)
-            return _MKL_NAMES[0], {dt: ctypes.cast(fn, ctypes.c_void_p).value for fn, dt in zip(fns, "sd")}
+            return _MKL_NAMES[0], found
     raise ImportError("MINIGRAD_BLAS=mkl: no oneMKL runtime with a working cblas_sgemm_64 and "
-                      f"cblas_dgemm_64 (pip install mkl); looked in {', '.join(_mkl_places())}")
+                      f"cblas_dgemm_64 (pip install mkl); looked in {', '.join(places)}")
+
+
+def _checked(lib: ctypes.CDLL, names: tuple[str, str]) -> dict[str, int] | None:
+    """{"s" or "d": address} of ``lib``'s (float32, float64) gemms ``names`` if both agree with np.dot."""
+    try:
+        fns = [getattr(lib, name) for name in names]
+    except AttributeError:
+        return None
+    if not all(_agrees(fn, dt) for fn, dt in zip(fns, (np.float32, np.float64))):
+        return None
+    return {dt: ctypes.cast(fn, ctypes.c_void_p).value for fn, dt in zip(fns, "sd")}
 
 
 def _agrees(fn, dtype) -> bool:
-    """Whether ``fn`` (a CBLAS gemm with 64-bit integers) computes one padded product as np.dot does."""
+    """Whether ``fn`` computes two padded products as np.dot does, as a CBLAS gemm with 64-bit integers:
+    the second has lda = 2^32 + 1 (one row: nothing read past it), which a 32-bit one reads as 1 < k and
+    refuses."""
     real, i64, ptr = np.ctypeslib.as_ctypes_type(dtype), ctypes.c_int64, ctypes.c_void_p
     fn.argtypes = [ctypes.c_int] * 3 + [i64] * 3 + [real, ptr, i64, ptr, i64, real, ptr, i64]
     fn.restype = None
     a = np.arange(1.0, 16.0, dtype=dtype).reshape(3, 5)[:, :4]  # lda 5 > k 4
     b = np.arange(-4.0, 4.0, dtype=dtype).reshape(4, 2)
-    out = np.full((3, 2), np.nan, dtype)
-    fn(_ROW, _N, _N, 3, 2, 4, 1.0, a.ctypes.data, 5, b.ctypes.data, 2, 0.0, out.ctypes.data, 2)
-    return bool(np.array_equal(out, a @ b))
+    for m, lda in ((3, 5), (1, 2**32 + 1)):
+        out = np.full((m, 2), np.nan, dtype)
+        fn(_ROW, _N, _N, m, 2, 4, 1.0, a.ctypes.data, lda, b.ctypes.data, 2, 0.0, out.ctypes.data, 2)
+        if not np.array_equal(out, a[:m] @ b):
+            return False
+    return True
 
 
 def _signature(real, pointer):
