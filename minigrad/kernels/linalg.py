@@ -71,9 +71,10 @@ def _numpy_gemm() -> tuple[str, dict[str, int]] | None:
     return None
 
 
-def _mkl_places() -> list[str]:
-    """Where ``MINIGRAD_BLAS=mkl`` looks for MKL's runtime: the file the ``mkl`` wheel installed (any
-    prefix: venv, ``--user``), the environment's lib directories, then the loader's own search."""
+def _mkl_places() -> tuple[list[str], list[str]]:
+    """(the candidates for MKL's runtime that exist, every path looked at): the file the ``mkl`` wheel
+    installed (any prefix: venv, ``--user``), the environment's lib directories, then the loader's own
+    search (a name, loaded as the loader finds it)."""
     try:
         dist = importlib.metadata.distribution("mkl")
         wheel = [str(dist.locate_file(f)) for f in dist.files or () if f.name.startswith("libmkl_rt")]
@@ -82,15 +83,13 @@ def _mkl_places() -> list[str]:
     places = [os.path.join(prefix, "lib", name) for prefix in dict.fromkeys((sys.prefix, sys.base_prefix))
               for name in _MKL_FILES]
     found = ctypes.util.find_library("mkl_rt")
-    return wheel + places + [found or "ctypes.util.find_library('mkl_rt'): nothing"]
+    return [p for p in wheel + places if os.path.exists(p)] + ([found] if found else []), wheel + places
 
 
 def _mkl_gemm() -> tuple[str, dict[str, int]]:
     """(name, {"s" or "d": address}) of oneMKL's gemms, checked on products; ImportError if none."""
-    places = _mkl_places()
-    for place in places:
-        if not os.path.exists(place) and os.path.sep in place:
-            continue
+    candidates, looked = _mkl_places()
+    for place in candidates:
         try:
             lib = ctypes.CDLL(place)
         except OSError:
@@ -100,7 +99,8 @@ def _mkl_gemm() -> tuple[str, dict[str, int]]:
             _KEEP.append(lib)
             return _MKL_NAMES[0], found
     raise ImportError("MINIGRAD_BLAS=mkl: no oneMKL runtime with a working cblas_sgemm_64 and "
-                      f"cblas_dgemm_64 (pip install mkl); looked in {', '.join(places)}")
+                      f"cblas_dgemm_64 (pip install mkl); looked in {', '.join(looked)} and on the loader's "
+                      "path (ctypes.util.find_library('mkl_rt'))")
 
 
 def _checked(lib: ctypes.CDLL, names: tuple[str, str]) -> dict[str, int] | None:
